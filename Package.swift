@@ -1,0 +1,52 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "defacer",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "defacer", targets: ["Daemon"]),
+        .library(name: "Engine", targets: ["Engine"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // libnifti2 (Debian libnifti2-dev) behind a small C API of our own: its headers
+        // include <znzlib.h> and need /usr/include/nifti on the search path.
+        .target(
+            name: "CNifti",
+            cSettings: [.unsafeFlags(["-I/usr/include/nifti"])],
+            linkerSettings: [
+                .linkedLibrary("nifti2"), .linkedLibrary("znz"),
+                .linkedLibrary("z"), .linkedLibrary("m"),
+            ]
+        ),
+        // Linux calls that Swift's Glibc module does not show (renameat2, RENAME_NOREPLACE).
+        .target(name: "CLinux"),
+        .target(
+            name: "Engine",
+            dependencies: ["CNifti", "CLinux"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .executableTarget(
+            name: "Daemon",
+            dependencies: [
+                "Engine",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .testTarget(
+            name: "EngineTests",
+            dependencies: ["Engine"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .testTarget(
+            name: "DaemonTests",
+            dependencies: ["Daemon", "Engine"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+    ]
+)

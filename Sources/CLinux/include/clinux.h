@@ -1,0 +1,9 @@
+// Linux calls that Swift's Glibc module does not expose.
+#ifndef DEFACER_CLINUX_H
+#define DEFACER_CLINUX_H
+
+/// rename(2) that fails with EEXIST instead of replacing an existing target.
+/// Returns 0 or -1 with errno set.
+int dfc_rename_noreplace(const char *from, const char *to);
+
+#endif

@@ -1,0 +1,200 @@
+#include "cnifti.h"
+
+#include <nifti2_io.h>
+#include <zlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <stdlib.h>
+
+static void quiet(void) {
+    static int done = 0;
+    if (!done) { nifti_set_debug_level(0); done = 1; }
+}
+
+static void mat_out(nifti_dmat44 m, double *out) {
+    for (int r = 0; r < 4; r++)
+        for (int c = 0; c < 4; c++) out[r * 4 + c] = m.m[r][c];
+}
+
+int dfc_nifti_read_header(const char *path, dfc_nifti_header *h, char *image_path, size_t image_path_size) {
+    quiet();
+    memset(h, 0, sizeof(*h));
+    nifti_image *nim = nifti_image_read(path, 0);
+    if (nim == NULL) return -1;
+    h->nifti_type = nim->nifti_type;
+    h->ndim = (int)nim->ndim;
+    for (int i = 0; i < 8; i++) { h->dim[i] = nim->dim[i]; h->pixdim[i] = nim->pixdim[i]; }
+    h->datatype = nim->datatype;
+    h->nbyper = nim->nbyper;
+    h->swapsize = nim->swapsize;
+    h->scl_slope = nim->scl_slope; h->scl_inter = nim->scl_inter;
+    h->cal_min = nim->cal_min; h->cal_max = nim->cal_max;
+    h->qform_code = nim->qform_code; h->sform_code = nim->sform_code;
+    h->quatern_b = nim->quatern_b; h->quatern_c = nim->quatern_c; h->quatern_d = nim->quatern_d;
+    h->qoffset_x = nim->qoffset_x; h->qoffset_y = nim->qoffset_y; h->qoffset_z = nim->qoffset_z;
+    h->qfac = nim->qfac;
+    mat_out(nim->qto_xyz, h->qto_xyz);
+    mat_out(nim->sto_xyz, h->sto_xyz);
+    h->toffset = nim->toffset;
+    h->xyz_units = nim->xyz_units; h->time_units = nim->time_units;
+    h->freq_dim = nim->freq_dim; h->phase_dim = nim->phase_dim; h->slice_dim = nim->slice_dim;
+    h->slice_code = nim->slice_code;
+    h->slice_start = nim->slice_start; h->slice_end = nim->slice_end;
+    h->slice_duration = nim->slice_duration;
+    h->intent_code = nim->intent_code;
+    h->intent_p1 = nim->intent_p1; h->intent_p2 = nim->intent_p2; h->intent_p3 = nim->intent_p3;
+    h->num_ext = nim->num_ext;
+    h->data_offset = nim->iname_offset;
+    h->byte_swapped = nim->byteorder != nifti_short_order();
+    memcpy(h->descrip, nim->descrip, sizeof(h->descrip)); h->descrip[79] = 0;
+    memcpy(h->intent_name, nim->intent_name, sizeof(h->intent_name)); h->intent_name[15] = 0;
+    memcpy(h->aux_file, nim->aux_file, sizeof(h->aux_file)); h->aux_file[23] = 0;
+    int ok = 0;
+    if (nim->iname != NULL && strlen(nim->iname) < image_path_size) {
+        strcpy(image_path, nim->iname);
+    } else {
+        ok = -1;
+    }
+    nifti_image_free(nim);
+    return ok;
+}
+
+/* Copies decompressed bytes into the caller's buffer, skipping the first `skip`. */
+typedef struct { char *dst; int64_t skip, want, got; } sink_t;
+
+static void sink_put(sink_t *s, const char *src, int64_t n) {
+    if (s->skip > 0) {
+        int64_t k = n < s->skip ? n : s->skip;
+        s->skip -= k; src += k; n -= k;
+    }
+    int64_t room = s->want - s->got;
+    if (n > room) n = room;
+    if (n > 0) { memcpy(s->dst + s->got, src, (size_t)n); s->got += n; }
+}
+
+/* Inflates every gzip member of the file to its end, checking each member's CRC and
+   length (zlib's gz* functions accept a stream cut inside its trailer). */
+static int read_gzip(FILE *fp, int64_t offset, void *buffer, int64_t nbytes) {
+    enum { IN = 1 << 18, OUT = 1 << 18 };
+    unsigned char *in = malloc(IN), *out = malloc(OUT);
+    if (!in || !out) { free(in); free(out); return DFC_READ_CORRUPT; }
+    z_stream zs; memset(&zs, 0, sizeof(zs));
+    if (inflateInit2(&zs, 15 + 16) != Z_OK) { free(in); free(out); return DFC_READ_CORRUPT; }
+    sink_t sink = { (char *)buffer, offset, nbytes, 0 };
+    int status = DFC_READ_OK, ended = 0, out_full = 0;
+    for (;;) {
+        if (zs.avail_in == 0 && !out_full) {
+            size_t n = fread(in, 1, IN, fp);
+            if (n == 0) break;
+            zs.next_in = in; zs.avail_in = (uInt)n;
+        }
+        if (ended) {
+            /* another gzip member follows, or padding zeros some tools append */
+            if (zs.next_in[0] == 0) { zs.avail_in = 0; continue; }
+            if (inflateReset(&zs) != Z_OK) { status = DFC_READ_CORRUPT; break; }
+            ended = 0;
+        }
+        zs.next_out = out; zs.avail_out = OUT;
+        int ret = inflate(&zs, Z_NO_FLUSH);
+        out_full = zs.avail_out == 0;
+        sink_put(&sink, (const char *)out, (int64_t)(OUT - zs.avail_out));
+        if (ret == Z_STREAM_END) { ended = 1; continue; }
+        if (ret != Z_OK && ret != Z_BUF_ERROR) { status = DFC_READ_CORRUPT; break; }
+    }
+    if (status == DFC_READ_OK && ferror(fp)) status = DFC_READ_CORRUPT;
+    if (status == DFC_READ_OK && sink.got < nbytes) status = DFC_READ_SHORT;
+    if (status == DFC_READ_OK && !ended) status = DFC_READ_CORRUPT;
+    inflateEnd(&zs);
+    free(in); free(out);
+    return status;
+}
+
+int dfc_read_voxels(const char *image_path, int64_t offset, void *buffer, int64_t nbytes,
+                    int swapsize, int swap) {
+    FILE *fp = fopen(image_path, "rb");
+    if (fp == NULL) return DFC_READ_CANNOT_OPEN;
+    int status;
+    if (nifti_is_gzfile(image_path)) {
+        status = read_gzip(fp, offset, buffer, nbytes);
+    } else if (fseeko(fp, (off_t)offset, SEEK_SET) != 0) {
+        status = DFC_READ_SEEK_FAILED;
+    } else {
+        status = fread(buffer, 1, (size_t)nbytes, fp) == (size_t)nbytes ? DFC_READ_OK : DFC_READ_SHORT;
+    }
+    fclose(fp);
+    if (status == DFC_READ_OK && swap && swapsize > 1) nifti_swap_Nbytes(nbytes / swapsize, swapsize, buffer);
+    return status;
+}
+
+int dfc_nifti_raw_dims(const char *path, int64_t dims[8], int *datatype) {
+    quiet();
+    int nver = -1;
+    void *hdr = nifti_read_header(path, &nver, 0);
+    if (hdr == NULL) return -1;
+    if (nver == 2) {
+        nifti_2_header *h = (nifti_2_header *)hdr;
+        for (int i = 0; i < 8; i++) dims[i] = h->dim[i];
+        *datatype = h->datatype;
+    } else {
+        nifti_1_header *h = (nifti_1_header *)hdr;
+        for (int i = 0; i < 8; i++) dims[i] = h->dim[i];
+        *datatype = h->datatype;
+    }
+    free(hdr);
+    return nver;
+}
+
+static nifti_dmat44 mat_in(const double *in) {
+    nifti_dmat44 m;
+    for (int r = 0; r < 4; r++)
+        for (int c = 0; c < 4; c++) m.m[r][c] = in[r * 4 + c];
+    return m;
+}
+
+int dfc_nifti_write(const char *path, const dfc_nifti_header *h, const void *data) {
+    quiet();
+    int64_t dims[8];
+    for (int i = 0; i < 8; i++) dims[i] = h->dim[i];
+    dims[0] = h->ndim;
+    nifti_image *nim = nifti_make_new_nim(dims, h->datatype, 0);
+    if (nim == NULL) return -1;
+    nim->nifti_type = h->nifti_type;
+    nim->ndim = h->ndim; nim->dim[0] = h->ndim;
+    for (int i = 1; i < 8; i++) nim->dim[i] = h->dim[i];
+    nim->nx = h->dim[1]; nim->ny = h->dim[2]; nim->nz = h->dim[3]; nim->nt = h->dim[4];
+    nim->nu = h->dim[5]; nim->nv = h->dim[6]; nim->nw = h->dim[7];
+    for (int i = 1; i < 8; i++) nim->pixdim[i] = h->pixdim[i];
+    nim->dx = h->pixdim[1]; nim->dy = h->pixdim[2]; nim->dz = h->pixdim[3];
+    nim->dt = h->pixdim[4]; nim->du = h->pixdim[5]; nim->dv = h->pixdim[6]; nim->dw = h->pixdim[7];
+    nim->scl_slope = h->scl_slope; nim->scl_inter = h->scl_inter;
+    nim->cal_min = h->cal_min; nim->cal_max = h->cal_max;
+    nim->qform_code = h->qform_code; nim->sform_code = h->sform_code;
+    nim->quatern_b = h->quatern_b; nim->quatern_c = h->quatern_c; nim->quatern_d = h->quatern_d;
+    nim->qoffset_x = h->qoffset_x; nim->qoffset_y = h->qoffset_y; nim->qoffset_z = h->qoffset_z;
+    nim->qfac = h->qfac;
+    nim->qto_xyz = mat_in(h->qto_xyz);
+    nim->sto_xyz = mat_in(h->sto_xyz);
+    nim->toffset = h->toffset;
+    nim->xyz_units = h->xyz_units; nim->time_units = h->time_units;
+    nim->freq_dim = h->freq_dim; nim->phase_dim = h->phase_dim; nim->slice_dim = h->slice_dim;
+    nim->slice_code = h->slice_code;
+    nim->slice_start = h->slice_start; nim->slice_end = h->slice_end;
+    nim->slice_duration = h->slice_duration;
+    nim->intent_code = h->intent_code;
+    nim->intent_p1 = h->intent_p1; nim->intent_p2 = h->intent_p2; nim->intent_p3 = h->intent_p3;
+    memcpy(nim->descrip, h->descrip, 80); nim->descrip[79] = 0;
+    memcpy(nim->intent_name, h->intent_name, 16); nim->intent_name[15] = 0;
+    memcpy(nim->aux_file, h->aux_file, 24); nim->aux_file[23] = 0;
+    nim->num_ext = 0;
+    nim->ext_list = NULL;
+    if (nifti_set_filenames(nim, path, 0, 1) != 0) { nifti_image_free(nim); return -1; }
+    nim->data = (void *)data;
+    nifti_image_write(nim);
+    nim->data = NULL;
+    nifti_image_free(nim);
+    return 0;
+}
+
+void dfc_orientation(const double *matrix16, int *i, int *j, int *k) {
+    nifti_dmat44_to_orientation(mat_in(matrix16), i, j, k);
+}

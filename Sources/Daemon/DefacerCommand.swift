@@ -1,0 +1,13 @@
+import ArgumentParser
+import Engine
+
+/// The `defacer` command: removes faces and ears from brain MRI scans.
+@main
+struct DefacerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "defacer",
+        abstract: "Removes faces and ears from brain MRI scans so that they can be shared.",
+        version: "defacer \(DefacerVersion.string)",
+        subcommands: [InfoCommand.self]
+    )
+}

@@ -1,0 +1,104 @@
+import Foundation
+import CNifti
+import Glibc
+
+/// Writes a ``NiftiVolume`` through libnifti2 with its dimensions, data type, scaling,
+/// qform and sform unchanged, and clears every header field that can identify a person
+/// (`descrip`, `aux_file`, `intent_name`, `db_name`, all extensions). Files are written
+/// under a hidden temporary name, fsynced, renamed into place, and the folder is fsynced.
+public struct NiftiWriter: Sendable {
+    /// Text for `descrip`, e.g. "defaced by defacer 0.1.0" (at most 79 bytes are kept).
+    public var descrip: String
+    /// Replace an existing file of the same name instead of failing.
+    public var replaceExisting: Bool
+
+    public init(descrip: String, replaceExisting: Bool = false) {
+        self.descrip = descrip
+        self.replaceExisting = replaceExisting
+    }
+
+    /// The header and image file names for an output path, and the form they take.
+    /// `.nii(.gz)` gives one file; `.hdr(.gz)` or `.img(.gz)` a pair.
+    static func layout(for path: String, version: NiftiFileForm.Version) throws(NiftiError)
+        -> (header: String, image: String, form: NiftiFileForm)
+    {
+        let gz = path.hasSuffix(".gz")
+        let plain = gz ? String(path.dropLast(3)) : path
+        let suffix = gz ? ".gz" : ""
+        let writeVersion: NiftiFileForm.Version = version == .nifti2 ? .nifti2 : .nifti1
+        if plain.hasSuffix(".nii") {
+            return (path, path, NiftiFileForm(version: writeVersion, isPair: false, isCompressed: gz))
+        }
+        if plain.hasSuffix(".hdr") || plain.hasSuffix(".img") {
+            let stem = String(plain.dropLast(4))
+            return (stem + ".hdr" + suffix, stem + ".img" + suffix,
+                    NiftiFileForm(version: writeVersion, isPair: true, isCompressed: gz))
+        }
+        throw NiftiError(.unsupportedFileName, path: path)
+    }
+
+    /// Writes `volume` to `path`. Returns the files written (one, or two for a pair).
+    @discardableResult
+    public func write(_ volume: NiftiVolume, to path: String) throws(NiftiError) -> [String] {
+        let (headerPath, imagePath, form) = try Self.layout(for: path, version: volume.header.fileForm.version)
+        var header = volume.header
+        header.descrip = descrip
+        header.auxFile = ""
+        header.intentName = ""
+        header.raw.nifti_type = form.niftiType
+        guard volume.storage.count == Int(header.voxelCount) * volume.dataType.byteSize else {
+            throw NiftiError(.writeFailed("the voxel data does not match the header's size"), path: path)
+        }
+        if !replaceExisting {
+            for target in Set([headerPath, imagePath]) where access(target, F_OK) == 0 {
+                throw NiftiError(.outputExists, path: target)
+            }
+        }
+        let tmpHeader = DurableFile.temporaryName(for: headerPath)
+        let tmpImage = form.isPair
+            ? DurableFile.directory(of: tmpHeader) + "/" + imageName(forHeader: DurableFile.fileName(of: tmpHeader), imagePath: imagePath)
+            : tmpHeader
+        let temporaries = Array(Set([tmpHeader, tmpImage]))
+        defer { for t in temporaries { unlink(t) } }
+
+        let rc = volume.storage.withUnsafeBytes { bytes in
+            var raw = header.raw
+            return dfc_nifti_write(tmpHeader, &raw, bytes.baseAddress)
+        }
+        guard rc == 0 else {
+            throw NiftiError(.writeFailed("libnifti refused the header"), path: path)
+        }
+        let expectedData = Int64(volume.storage.count)
+        for t in temporaries {
+            var st = stat()
+            guard stat(t, &st) == 0, st.st_size > 0 else {
+                throw NiftiError(.writeFailed("the file was not created (is the disk full or the folder read-only?)"), path: path)
+            }
+            if !t.hasSuffix(".gz"), t == tmpImage, Int64(st.st_size) < expectedData {
+                throw NiftiError(.writeFailed("only \(st.st_size) of \(expectedData) bytes reached the disk"), path: path)
+            }
+        }
+        do {
+            for t in temporaries { try DurableFile.fsyncFile(t) }
+            if form.isPair {
+                // The image first: a header never points at a missing image.
+                try DurableFile.rename(tmpImage, to: imagePath, replacing: replaceExisting)
+                try DurableFile.rename(tmpHeader, to: headerPath, replacing: replaceExisting)
+            } else {
+                try DurableFile.rename(tmpHeader, to: headerPath, replacing: replaceExisting)
+            }
+            try DurableFile.fsyncDirectory(DurableFile.directory(of: headerPath))
+        } catch {
+            if error.errno == EEXIST { throw NiftiError(.outputExists, path: error.path) }
+            throw NiftiError(.writeFailed(error.description), path: path)
+        }
+        return form.isPair ? [headerPath, imagePath] : [headerPath]
+    }
+
+    private func imageName(forHeader tmpHeaderName: String, imagePath: String) -> String {
+        // ".defacer-tmp-...-scan.hdr.gz" -> ".defacer-tmp-...-scan.img.gz"
+        var name = tmpHeaderName
+        if let r = name.range(of: ".hdr", options: .backwards) { name.replaceSubrange(r, with: ".img") }
+        return name
+    }
+}

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian 12 machine (with Swift installed) for building and testing defacer:
+# Debian packages, a Python venv for the tools/ scripts, the real scans from Debian's
+# mricron-data and PyPI's pydeface, and the NIfTI variants the tests read. Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+apt_packages=(libnifti2-dev libopenblas-dev libsystemd-dev pkg-config zlib1g-dev python3 python3-venv hyperfine)
+missing=()
+for p in "${apt_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing ${missing[*]}"
+    sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+command -v swift >/dev/null || { echo "setup: Swift 6 is not installed (https://www.swift.org/install/linux/)" >&2; exit 1; }
+
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+if ! .venv/bin/python -c "import nibabel, numpy" 2>/dev/null; then
+    .venv/bin/pip install -q --disable-pip-version-check "nibabel==5.3.2" "numpy>=1.26,<3"
+fi
+
+mkdir -p .cache data/real
+if ! (cd data/real && sha256sum --quiet -c "$root/tools/real-scans.sha256" 2>/dev/null); then
+    echo "setup: fetching the real scans (Debian mricron-data, PyPI pydeface)"
+    (cd .cache && [ -n "$(ls mricron-data_*.deb 2>/dev/null)" ] || apt-get download mricron-data 2>/dev/null || \
+        { apt-get update -qq && apt-get download mricron-data; })
+    rm -rf .cache/mricron && dpkg-deb -x .cache/mricron-data_*.deb .cache/mricron
+    cp .cache/mricron/usr/share/mricron/templates/ch2.nii.gz .cache/mricron/usr/share/mricron/templates/ch2bet.nii.gz data/real/
+    [ -n "$(ls .cache/pydeface-*.whl 2>/dev/null)" ] || .venv/bin/pip download -q --no-deps "pydeface==2.1.0" -d .cache
+    .venv/bin/python - <<'PY'
+import glob, zipfile
+wheel = sorted(glob.glob(".cache/pydeface-*.whl"))[-1]
+with zipfile.ZipFile(wheel) as z:
+    for name in ("mean_reg2mean.nii.gz", "facemask.nii.gz"):
+        with open(f"data/real/{name}", "wb") as out:
+            out.write(z.read(f"pydeface/data/{name}"))
+PY
+    (cd data/real && sha256sum --quiet -c "$root/tools/real-scans.sha256")
+fi
+
+if [ ! -f data/variants/manifest.json ] || [ tools/make_nifti_variants.py -nt data/variants/manifest.json ]; then
+    rm -rf data/variants
+    (cd tools && ../.venv/bin/python make_nifti_variants.py ../data/real/ch2.nii.gz ../data/variants)
+fi
+echo "setup: ready"
