@@ -24,9 +24,11 @@ let package = Package(
         ),
         // Linux calls that Swift's Glibc module does not show (renameat2, RENAME_NOREPLACE).
         .target(name: "CLinux"),
+        // OpenBLAS (Debian libopenblas-dev) for the convolutions' matrix products.
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas"),
         .target(
             name: "Engine",
-            dependencies: ["CNifti", "CLinux"],
+            dependencies: ["CNifti", "CLinux", "COpenBLAS"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .executableTarget(

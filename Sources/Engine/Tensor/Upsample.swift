@@ -1,0 +1,48 @@
+/// Trilinear upsampling with `align_corners=True` (PyTorch `Upsample(mode="trilinear")`),
+/// to an explicit output size.
+public enum Upsample {
+    /// Resizes every channel of `x` to `depth x height x width`.
+    public static func trilinearAlignCorners(_ x: Tensor, depth: Int, height: Int, width: Int) -> Tensor {
+        func axis(_ n: Int, _ m: Int) -> (lo: [Int], hi: [Int], t: [Float]) {
+            var lo = [Int](), hi = [Int](), t = [Float]()
+            let scale = m > 1 ? Float(n - 1) / Float(m - 1) : 0
+            for o in 0..<m {
+                let s = Float(o) * scale
+                let l = min(Int(s), n - 1)
+                lo.append(l)
+                hi.append(min(l + 1, n - 1))
+                t.append(s - Float(l))
+            }
+            return (lo, hi, t)
+        }
+        let az = axis(x.depth, depth), ay = axis(x.height, height), ax = axis(x.width, width)
+        var out = [Float](repeating: 0, count: x.channels * depth * height * width)
+        let (h, w) = (x.height, x.width)
+        x.data.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                var o = 0
+                for c in 0..<x.channels {
+                    let base = c * x.depth * h * w
+                    for z in 0..<depth {
+                        let z0 = base + az.lo[z] * h * w, z1 = base + az.hi[z] * h * w, tz = az.t[z]
+                        for yy in 0..<height {
+                            let y0 = ay.lo[yy] * w, y1 = ay.hi[yy] * w, ty = ay.t[yy]
+                            for xx in 0..<width {
+                                let x0 = ax.lo[xx], x1 = ax.hi[xx], tx = ax.t[xx]
+                                let c00 = src[z0 + y0 + x0] * (1 - tx) + src[z0 + y0 + x1] * tx
+                                let c01 = src[z0 + y1 + x0] * (1 - tx) + src[z0 + y1 + x1] * tx
+                                let c10 = src[z1 + y0 + x0] * (1 - tx) + src[z1 + y0 + x1] * tx
+                                let c11 = src[z1 + y1 + x0] * (1 - tx) + src[z1 + y1 + x1] * tx
+                                let c0 = c00 * (1 - ty) + c01 * ty
+                                let c1 = c10 * (1 - ty) + c11 * ty
+                                dst[o] = c0 * (1 - tz) + c1 * tz
+                                o += 1
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return Tensor(channels: x.channels, depth: depth, height: height, width: width, data: out)
+    }
+}
