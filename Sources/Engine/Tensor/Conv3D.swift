@@ -15,8 +15,8 @@ public struct Conv3D: Sendable {
     /// `[out]`, or nil for no bias.
     public let bias: [Float]?
 
-    /// Largest im2col scratch buffer in floats (64 Mi floats = 256 MiB).
-    public static let maxScratchFloats = 64 << 20
+    /// Size of one worker's patch-matrix tile in floats (1 Mi floats = 4 MiB, cache-sized).
+    public static let tileFloats = 1 << 20
 
     public init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
                 weight: [Float], bias: [Float]?) {
@@ -47,35 +47,41 @@ public struct Conv3D: Sendable {
             x.data.withUnsafeBufferPointer { src in
                 weight.withUnsafeBufferPointer { w in
                     out.withUnsafeMutableBufferPointer { dst in
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
-                                    Int32(outChannels), Int32(n), Int32(inChannels),
-                                    1, w.baseAddress, Int32(inChannels),
-                                    src.baseAddress, Int32(n), 0, dst.baseAddress, Int32(n))
+                        ParallelGEMM.multiply(m: outChannels, n: n, k: inChannels, a: w.baseAddress!, lda: inChannels,
+                                              b: src.baseAddress!, ldb: n, c: dst.baseAddress!, ldc: n)
                     }
                 }
             }
         } else {
-            let planesPerTile = max(1, min(od, Self.maxScratchFloats / max(1, kRows * plane)))
-            var scratch = [Float](repeating: 0, count: kRows * planesPerTile * plane)
-            var z0 = 0
-            while z0 < od {
-                let planes = min(planesPerTile, od - z0)
-                let tileN = planes * plane
-                scratch.withUnsafeMutableBufferPointer { col in
-                    im2col(x, into: col.baseAddress!, z0: z0, planes: planes, oh: oh, ow: ow)
-                }
-                scratch.withUnsafeBufferPointer { col in
-                    weight.withUnsafeBufferPointer { w in
-                        out.withUnsafeMutableBufferPointer { dst in
-                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
-                                        Int32(outChannels), Int32(tileN), Int32(kRows),
-                                        1, w.baseAddress, Int32(kRows),
-                                        col.baseAddress, Int32(tileN), 0,
-                                        dst.baseAddress! + z0 * plane, Int32(n))
+            // Tiles of whole output lines whose patch matrix stays in cache, each filled and
+            // multiplied by one worker with single-threaded OpenBLAS.
+            let linesTotal = od * oh
+            let linesPerTile = max(1, min(linesTotal, Self.tileFloats / max(1, kRows * ow)))
+            let tiles = (linesTotal + linesPerTile - 1) / linesPerTile
+            let workers = min(EngineThreads.count, tiles)
+            x.data.withUnsafeBufferPointer { srcBuf in
+                weight.withUnsafeBufferPointer { wBuf in
+                    out.withUnsafeMutableBufferPointer { dstBuf in
+                        let src = UnsafeShared(srcBuf.baseAddress!), w = UnsafeShared(wBuf.baseAddress!)
+                        let dst = UnsafeShared(dstBuf.baseAddress!)
+                        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: kRows * linesPerTile * ow)
+                            defer { scratch.deallocate() }
+                            var tile = worker
+                            while tile < tiles {
+                                let line0 = tile * linesPerTile
+                                let lines = min(linesPerTile, linesTotal - line0)
+                                let tileN = lines * ow
+                                im2col(UnsafePointer(src.pointer), x, into: scratch, line0: line0, lines: lines, oh: oh, ow: ow)
+                                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
+                                            Int32(outChannels), Int32(tileN), Int32(kRows),
+                                            1, w.pointer, Int32(kRows), scratch, Int32(tileN), 0,
+                                            dst.pointer + line0 * ow, Int32(n))
+                                tile += workers
+                            }
                         }
                     }
                 }
-                z0 += planes
             }
         }
         if let bias {
@@ -90,49 +96,40 @@ public struct Conv3D: Sendable {
         return Tensor(channels: outChannels, depth: od, height: oh, width: ow, data: out)
     }
 
-    /// Fills `col` (`[in*k^3, planes*oh*ow]`) with the input patches of output planes
-    /// `z0 ..< z0+planes`; zero where the kernel hangs over the padded border.
-    private func im2col(_ x: Tensor, into col: UnsafeMutablePointer<Float>, z0: Int, planes: Int, oh: Int, ow: Int) {
+    /// Fills `col` (`[in*k^3, lines*ow]`) with the input patches of output lines
+    /// `line0 ..< line0+lines` (line = z*oh + y); zero where the kernel hangs over the border.
+    private func im2col(_ src: UnsafePointer<Float>, _ x: Tensor, into col: UnsafeMutablePointer<Float>,
+                        line0: Int, lines: Int, oh: Int, ow: Int) {
         let k = kernel, s = stride, p = padding
         let (d, h, w) = (x.depth, x.height, x.width)
-        let tileN = planes * oh * ow
+        let tileN = lines * ow
         let rows = inChannels * k * k * k
-        x.data.withUnsafeBufferPointer { srcBuf in
-            let shared = UnsafeShared(srcBuf.baseAddress!), target = UnsafeShared(col)
-            DispatchQueue.concurrentPerform(iterations: min(rows, 8)) { part in
-                var r = part
-                while r < rows {
-                    let ci = r / (k * k * k)
-                    let kz = (r / (k * k)) % k, ky = (r / k) % k, kx = r % k
-                    let rowPtr = target.pointer + r * tileN
-                    let channel = UnsafePointer(shared.pointer) + ci * d * h * w
-                    var o = 0
-                    for pz in 0..<planes {
-                        let iz = (z0 + pz) * s - p + kz
-                        for oy in 0..<oh {
-                            let iy = oy * s - p + ky
-                            let dst = rowPtr + o
-                            if iz < 0 || iz >= d || iy < 0 || iy >= h {
-                                dst.update(repeating: 0, count: ow)
-                            } else {
-                                let line = channel + (iz * h + iy) * w
-                                if s == 1 {
-                                    // input x = ox - p + kx, valid for ox in [lo, hi)
-                                    let lo = max(0, p - kx), hi = min(ow, w + p - kx)
-                                    if lo > 0 { dst.update(repeating: 0, count: lo) }
-                                    if hi > lo { (dst + lo).update(from: line + (lo - p + kx), count: hi - lo) }
-                                    if hi < ow { (dst + max(hi, lo)).update(repeating: 0, count: ow - max(hi, lo)) }
-                                } else {
-                                    for ox in 0..<ow {
-                                        let ix = ox * s - p + kx
-                                        dst[ox] = (ix >= 0 && ix < w) ? line[ix] : 0
-                                    }
-                                }
-                            }
-                            o += ow
-                        }
+        for r in 0..<rows {
+            let ci = r / (k * k * k)
+            let kz = (r / (k * k)) % k, ky = (r / k) % k, kx = r % k
+            let rowPtr = col + r * tileN
+            let channel = src + ci * d * h * w
+            let lo = s == 1 ? max(0, p - kx) : 0, hi = s == 1 ? max(lo, min(ow, w + p - kx)) : 0
+            for l in 0..<lines {
+                let line = line0 + l
+                let iz = (line / oh) * s - p + kz
+                let iy = (line % oh) * s - p + ky
+                let dst = rowPtr + l * ow
+                if iz < 0 || iz >= d || iy < 0 || iy >= h {
+                    dst.update(repeating: 0, count: ow)
+                    continue
+                }
+                let input = channel + (iz * h + iy) * w
+                if s == 1 {
+                    // input x = ox - p + kx, valid for ox in [lo, hi)
+                    if lo > 0 { dst.update(repeating: 0, count: lo) }
+                    if hi > lo { (dst + lo).update(from: input + (lo - p + kx), count: hi - lo) }
+                    if hi < ow { (dst + hi).update(repeating: 0, count: ow - hi) }
+                } else {
+                    for ox in 0..<ow {
+                        let ix = ox * s - p + kx
+                        dst[ox] = (ix >= 0 && ix < w) ? input[ix] : 0
                     }
-                    r += min(rows, 8)
                 }
             }
         }

@@ -1,5 +1,3 @@
-import COpenBLAS
-
 /// A transposed 3D convolution whose kernel equals its stride (PyTorch
 /// `ConvTranspose3d(kernel_size=s, stride=s)`, weights `[in, out, s, s, s]`), as in nnU-Net's
 /// decoder: one matrix product, then each input voxel spreads into an s^3 block.
@@ -30,10 +28,8 @@ public struct TransposedConv3D: Sendable {
         x.data.withUnsafeBufferPointer { src in
             weight.withUnsafeBufferPointer { w in
                 products.withUnsafeMutableBufferPointer { dst in
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans,
-                                Int32(rows), Int32(n), Int32(inChannels),
-                                1, w.baseAddress, Int32(rows), src.baseAddress, Int32(n),
-                                0, dst.baseAddress, Int32(n))
+                    ParallelGEMM.multiply(m: rows, n: n, k: inChannels, a: w.baseAddress!, lda: rows, transposeA: true,
+                                          b: src.baseAddress!, ldb: n, c: dst.baseAddress!, ldc: n)
                 }
             }
         }

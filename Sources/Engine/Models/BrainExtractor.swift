@@ -1,0 +1,123 @@
+import Foundation
+
+/// Brain masks from HD-BET: reorientation to RAS+, resampling to the network's 1.5 mm grid,
+/// z-scoring, padding, the network (one fold, or five folds times eight mirrorings), and the
+/// probability mapped back onto the scan's own voxels.
+public struct BrainExtractor: Sendable {
+    /// `fast`: fold 0, no mirroring. `accurate`: every fold, mirrored along all three axes.
+    public enum Mode: String, Sendable, CaseIterable { case fast, accurate }
+
+    public let mode: Mode
+    public let descriptor: ModelDescriptor
+    let networks: [HDBETNetwork]
+
+    /// Loads the folds the mode needs from a converted model folder (`models/hdbet`).
+    public init(modelFolder: String, mode: Mode = .fast) throws(ModelError) {
+        let descriptor = try ModelDescriptor(path: modelFolder + "/model.json")
+        guard descriptor.architecture == "hdbet" else {
+            throw ModelError(.unsupportedArchitecture(descriptor.architecture), path: modelFolder + "/model.json")
+        }
+        let files = mode == .fast ? Array(descriptor.folds.prefix(1)) : descriptor.folds
+        var networks: [HDBETNetwork] = []
+        for file in files {
+            let weights = WeightReader(try Safetensors(path: modelFolder + "/" + file))
+            networks.append(try HDBETNetwork(weights: weights, hyperparameters: descriptor.hdbetHyperparameters))
+        }
+        self.mode = mode
+        self.descriptor = descriptor
+        self.networks = networks
+    }
+
+    /// The network's input for RAS+ ordered values: resampled, z-scored, padded.
+    public struct Prepared: Sendable {
+        public var input: Tensor
+        /// The resampled grid before padding.
+        public var grid: Grid3D
+    }
+
+    /// Resamples RAS+ values with voxel sizes `spacing` to the network's spacing, z-scores
+    /// them and pads the upper ends with zeros to a multiple of 16 (at least 128). The network
+    /// was trained on FSL's standard orientation (first axis towards Left), so the tensor's
+    /// width axis runs right to left.
+    public func prepare(_ values: [Float], grid: Grid3D, spacing: [Double]) -> Prepared {
+        let target = descriptor.targetSpacing
+        let resampledGrid = Grid3D((0..<3).map { max(1, Int((Double(grid.shape[$0]) * spacing[$0] / target[$0]).rounded())) })
+        var resampled = Resample.linear(values, from: grid, to: resampledGrid)
+        let n = Double(resampled.count)
+        let mean = resampled.reduce(0.0) { $0 + Double($1) } / n
+        let variance = resampled.reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) } / n
+        let std = max(variance.squareRoot(), 1e-8)
+        for i in resampled.indices { resampled[i] = Float((Double(resampled[i]) - mean) / std) }
+        let multiple = descriptor.padMultiple, minimum = descriptor.minimumSize
+        func padded(_ s: Int) -> Int { max(minimum, (s + multiple - 1) / multiple * multiple) }
+        let p = Grid3D(padded(resampledGrid.nx), padded(resampledGrid.ny), padded(resampledGrid.nz))
+        var data = [Float](repeating: 0, count: p.count)
+        for z in 0..<resampledGrid.nz {
+            for y in 0..<resampledGrid.ny {
+                let src = resampledGrid.index(0, y, z), dst = p.index(0, y, z)
+                for x in 0..<resampledGrid.nx { data[dst + resampledGrid.nx - 1 - x] = resampled[src + x] }
+            }
+        }
+        return Prepared(input: Tensor(channels: 1, depth: p.nz, height: p.ny, width: p.nx, data: data), grid: resampledGrid)
+    }
+
+    /// Brain probability on the padded network grid, averaged over folds and mirrorings.
+    public func predict(_ input: Tensor) -> Tensor {
+        let mirrorings: [Set<Int>] = mode == .fast ? [[]] : [[], [2], [1], [1, 2], [0], [0, 2], [0, 1], [0, 1, 2]]
+        var sum: Tensor?
+        for network in networks {
+            for axes in mirrorings {
+                let p = TensorOps.flip(network(TensorOps.flip(input, axes: axes)), axes: axes)
+                sum = sum.map { TensorOps.add($0, p) } ?? p
+            }
+        }
+        var mean = sum!
+        let scale = 1 / Float(networks.count * mirrorings.count)
+        for i in mean.data.indices { mean.data[i] *= scale }
+        return mean
+    }
+
+    /// A brain mask for one volume of a scan.
+    public func extract(_ volume: NiftiVolume, volumeIndex: Int = 0) -> BrainMask {
+        var clock = StageClock()
+        let view = volume.rasReorientation
+        let grid = Grid3D(view.rasShape)
+        let spacing = (0..<3).map { view.rasAffine.columnLengths[$0] }
+        let prepared = prepare(view.toRAS(volume.floatValues(volume: volumeIndex)), grid: grid, spacing: spacing)
+        clock.lap("brain: preprocess")
+        let probabilities = predict(prepared.input)
+        clock.lap("brain: network")
+        // channel 1 (brain), cropped to the resampled grid, then back onto the scan's voxels
+        let padded = Grid3D(probabilities.width, probabilities.height, probabilities.depth)
+        let g = prepared.grid
+        var brain = [Float](repeating: 0, count: g.count)
+        let channel = probabilities.spatialCount
+        for z in 0..<g.nz {
+            for y in 0..<g.ny {
+                for x in 0..<g.nx { brain[g.index(x, y, z)] = probabilities.data[channel + padded.index(g.nx - 1 - x, y, z)] }
+            }
+        }
+        let probability = Resample.linear(brain, from: g, to: grid)
+        clock.lap("brain: back to scan grid")
+        let mask = ConnectedComponents.largest(probability.map { $0 > 0.5 ? 1 : 0 }, grid: grid)
+        clock.lap("brain: largest component")
+        let voxelML = spacing.reduce(1, *) / 1000
+        return BrainMask(grid: grid, reorientation: view, probability: probability, mask: mask,
+                         volumeML: Double(mask.reduce(0) { $0 + Int($1) }) * voxelML, stages: clock.stages)
+    }
+}
+
+/// A brain mask on a scan's RAS+ voxel grid.
+public struct BrainMask: Sendable {
+    public var grid: Grid3D
+    /// Maps the RAS+ grid back to the scan's stored voxel order.
+    public var reorientation: RASReorientation
+    /// Brain probability per voxel (RAS+ order).
+    public var probability: [Float]
+    /// 1 = brain (RAS+ order), the largest connected part.
+    public var mask: [UInt8]
+    /// Brain volume in millilitres.
+    public var volumeML: Double
+    /// Seconds spent in each step.
+    public var stages: [StageClock.Stage]
+}
