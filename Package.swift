@@ -26,9 +26,11 @@ let package = Package(
         .target(name: "CLinux"),
         // OpenBLAS (Debian libopenblas-dev) for the convolutions' matrix products.
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas"),
+        // zlib, for the PNG pictures.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib"),
         .target(
             name: "Engine",
-            dependencies: ["CNifti", "CLinux", "COpenBLAS"],
+            dependencies: ["CNifti", "CLinux", "COpenBLAS", "CZlib"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .executableTarget(

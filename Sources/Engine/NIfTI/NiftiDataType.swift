@@ -34,6 +34,20 @@ public enum NiftiDataType: Int32, Sendable, CaseIterable, CustomStringConvertibl
         }
     }
 
+    /// The highest value this type can store.
+    public var maximumValue: Double {
+        switch self {
+        case .uint8: 255
+        case .int8: 127
+        case .int16: 32767
+        case .uint16: 65535
+        case .int32: 2147483647
+        case .uint32: 4294967295
+        case .float32: Double(Float.greatestFiniteMagnitude)
+        case .float64: Double.greatestFiniteMagnitude
+        }
+    }
+
     /// Lower-case name as NIfTI tools print it.
     public var description: String {
         switch self {

@@ -1,0 +1,74 @@
+import ArgumentParser
+import Engine
+import Foundation
+
+/// `defacer deface INPUT`: removes the face and ears from one scan.
+struct DefaceCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "deface",
+        abstract: "Remove the face and ears from a scan, never touching the brain.",
+        discussion: """
+        Writes beside the input, unless told otherwise: <name>_defaced.nii.gz (same data type and \
+        geometry), <name>_face_mask.nii.gz (1 = removed), <name>_qc.png and <name>_deface.json. \
+        Exits non-zero, writing no defaced file, when the scan cannot be defaced with confidence.
+        """
+    )
+
+    @Argument(help: "A NIfTI head scan (.nii, .nii.gz, .hdr/.img), 3D or 4D.")
+    var input: String
+
+    @Option(help: "The defaced scan.")
+    var output: String?
+
+    @Option(help: "The removed region (uint8 NIfTI, 1 = removed).")
+    var mask: String?
+
+    @Option(help: "Also write the brain mask used as the guard (uint8 NIfTI).")
+    var brainMask: String?
+
+    @Option(help: "The QC picture (PNG).")
+    var qc: String?
+
+    @Option(help: "The report (JSON).")
+    var report: String?
+
+    @Option(help: "fast (one network) or accurate (five networks, each mirrored eight ways).")
+    var mode: BrainExtractor.Mode = .fast
+
+    @Flag(help: "Keep the ears (remove the face only).")
+    var keepEars = false
+
+    @Option(help: "Never remove anything closer than this to the brain (mm).")
+    var margin: Double = 3
+
+    @Option(help: "Folder of the converted HD-BET model.")
+    var models = ModelLocation.defaultHDBET
+
+    func validate() throws {
+        guard margin >= 0, margin <= 20 else { throw ValidationError("--margin must be between 0 and 20 mm") }
+    }
+
+    func run() throws {
+        var outputs = DefaceOutputs.beside(input)
+        if let output { outputs.defaced = output }
+        if let mask { outputs.faceMask = mask }
+        if let qc { outputs.qcPicture = qc }
+        if let report { outputs.report = report }
+        outputs.brainMask = brainMask
+        var options = DefaceOptions(modelFolder: models)
+        options.mode = mode
+        options.marginMM = margin
+        options.removeEars = !keepEars
+        let defacer: Defacer
+        do { defacer = try Defacer(options: options) } catch { throw CommandFailure(message: error.description) }
+        let result: DefaceReport
+        do { result = try defacer.deface(input: input, outputs: outputs) } catch {
+            throw CommandFailure(message: error.description)
+        }
+        print(String(format: "defaced %@: removed %.1f ml (face %d voxels, ears %d), brain voxels touched: %d, %.1f s",
+                     input as NSString, result.volumeRemovedML, result.faceVoxelsRemoved, result.earVoxelsRemoved,
+                     result.brainVoxelsTouched, result.totalSeconds))
+        for warning in result.warnings { print("warning: \(warning)") }
+        print("wrote \(outputs.defaced)")
+    }
+}

@@ -1,0 +1,59 @@
+/// How a scan is defaced.
+public struct DefaceOptions: Sendable, Equatable {
+    /// Folder of the converted HD-BET model (`model.json`, `fold*.safetensors`).
+    public var modelFolder: String
+    /// HD-BET fast (one network) or accurate (five networks, mirrored).
+    public var mode: BrainExtractor.Mode = .fast
+    /// No voxel closer than this to the brain mask is ever removed (millimetres).
+    public var marginMM: Double = 3
+    /// Remove the ears as well as the face.
+    public var removeEars = true
+    /// Largest image accepted, in voxels over all volumes.
+    public var maxVoxels: Int64 = NiftiReader.defaultMaxVoxels
+
+    public init(modelFolder: String) {
+        self.modelFolder = modelFolder
+    }
+}
+
+/// Where `Defacer.deface` writes its results; nil skips an output.
+public struct DefaceOutputs: Sendable, Equatable {
+    /// The defaced scan (same form, data type and geometry as the input).
+    public var defaced: String
+    /// The removed region as uint8 (1 = removed).
+    public var faceMask: String?
+    /// The brain mask used as the guard (uint8).
+    public var brainMask: String?
+    /// The QC picture (PNG).
+    public var qcPicture: String?
+    /// The report (JSON).
+    public var report: String?
+
+    public init(defaced: String, faceMask: String? = nil, brainMask: String? = nil,
+                qcPicture: String? = nil, report: String? = nil) {
+        self.defaced = defaced
+        self.faceMask = faceMask
+        self.brainMask = brainMask
+        self.qcPicture = qcPicture
+        self.report = report
+    }
+
+    /// The default names beside the input: `<name>_defaced.nii.gz`, `<name>_face_mask.nii.gz`,
+    /// `<name>_qc.png`, `<name>_deface.json` (keeping `.nii` for an uncompressed input, and
+    /// the `.hdr` pair form for a pair).
+    public static func beside(_ input: String) -> DefaceOutputs {
+        let stem = stem(of: input)
+        let ext = input.hasSuffix(".nii") ? ".nii" : (input.hasSuffix(".hdr") || input.hasSuffix(".img") ? ".hdr" : ".nii.gz")
+        let extGz = input.hasSuffix(".hdr.gz") || input.hasSuffix(".img.gz") ? ".hdr.gz" : ext
+        return DefaceOutputs(defaced: stem + "_defaced" + extGz, faceMask: stem + "_face_mask.nii.gz",
+                             qcPicture: stem + "_qc.png", report: stem + "_deface.json")
+    }
+
+    /// A path without its NIfTI extension.
+    public static func stem(of path: String) -> String {
+        for ext in [".nii.gz", ".hdr.gz", ".img.gz", ".nii", ".hdr", ".img"] where path.hasSuffix(ext) {
+            return String(path.dropLast(ext.count))
+        }
+        return path
+    }
+}

@@ -1,0 +1,31 @@
+/// What a defacing run did, written as `<name>_deface.json` and logged by the daemon.
+public struct DefaceReport: Codable, Sendable {
+    public var defacerVersion = DefacerVersion.string
+    public var method = "HD-BET brain mask; face below the brain's underside in the head's own frame; ear protrusions; brain margin guard"
+    public var model: String
+    public var modelSource: String
+    public var mode: String
+    public var input: String
+    public var inputSHA256: String
+    public var outputs: [String: String] = [:]
+    /// sha256 of each output file, by output name.
+    public var outputSHA256: [String: String] = [:]
+    public var dimensions: [Int]
+    public var voxelSizeMM: [Double]
+    public var volumes: Int
+    public var orientation: String
+    public var marginMM: Double
+    public var earsRemoved: Bool
+    public var brainVolumeML: Double
+    public var headTiltDegrees: [String: Double]
+    public var voxelsRemoved: Int
+    public var faceVoxelsRemoved: Int
+    public var earVoxelsRemoved: Int
+    public var volumeRemovedML: Double
+    /// Brain-mask voxels that were removed (always 0: the guard forbids it).
+    public var brainVoxelsTouched: Int
+    public var faceInFieldOfView: Bool
+    public var warnings: [String] = []
+    public var stages: [StageClock.Stage] = []
+    public var totalSeconds: Double = 0
+}

@@ -1,0 +1,73 @@
+/// The face: head tissue in front of the brain's centre and below the surface that follows
+/// the brain's underside, worked out in the head's own frame so that it adapts to head size,
+/// proportions and tilt. In front of the brain the surface continues at the height of the
+/// frontal lobe's underside, so eyes, nose, mouth and chin fall below it and the forehead
+/// above the brows stays.
+public enum FaceRegion {
+    /// Side of the square cells of the underside map (mm).
+    static let cell = 2.0
+
+    /// Voxels to remove for the face (1 = face), before the brain guard is applied.
+    /// `posteriorLimit` is where the face region begins, as a fraction of the brain's
+    /// front-back length behind the brain's centre.
+    public static func compute(head: [UInt8], brain: [UInt8], grid: Grid3D, spacing: [Double],
+                               frame: HeadFrame, posteriorLimit: Double = 0.06) -> [UInt8] {
+        let t = frame.transform
+        let half = 160.0
+        let n = Int(2 * half / cell)
+        func cellIndex(_ h: SIMD3<Double>) -> Int? {
+            let u = Int((h.x + half) / cell), v = Int((h.y + half) / cell)
+            guard u >= 0, v >= 0, u < n, v < n else { return nil }
+            return v * n + u
+        }
+        // lowest brain point per (left-right, front-back) cell
+        var bottom = [Double](repeating: .infinity, count: n * n)
+        forEachVoxel(grid, spacing) { index, p in
+            guard brain[index] != 0 else { return }
+            let h = t.toHead(p)
+            if let c = cellIndex(h), h.z < bottom[c] { bottom[c] = h.z }
+        }
+        let footprint = bottom.map { $0.isFinite }
+        // forwards beyond the brain: the highest underside of the front 10 mm of each row
+        let front = Int(10 / cell)
+        for u in 0..<n {
+            var lastBrainV = -1
+            for v in 0..<n where footprint[v * n + u] { lastBrainV = v }
+            guard lastBrainV >= 0 else { continue }
+            var level = -Double.infinity
+            for v in max(0, lastBrainV - front + 1)...lastBrainV where footprint[v * n + u] {
+                level = max(level, bottom[v * n + u])
+            }
+            for v in (lastBrainV + 1)..<n { bottom[v * n + u] = level }
+        }
+        // sideways beyond the brain: carry each row's outermost value outwards
+        for v in 0..<n {
+            let filled = (0..<n).filter { bottom[v * n + $0].isFinite }
+            guard let first = filled.first, let last = filled.last else { continue }
+            for u in 0..<first { bottom[v * n + u] = bottom[v * n + first] }
+            for u in (last + 1)..<n { bottom[v * n + u] = bottom[v * n + last] }
+        }
+        let limit = -posteriorLimit * frame.brainSize.y
+        var face = [UInt8](repeating: 0, count: grid.count)
+        forEachVoxel(grid, spacing) { index, p in
+            guard head[index] != 0 else { return }
+            let h = t.toHead(p)
+            guard h.y > limit, let c = cellIndex(h) else { return }
+            if h.z < bottom[c] { face[index] = 1 }
+        }
+        return face
+    }
+
+    /// Calls `body` with each voxel's index and grid-millimetre position.
+    static func forEachVoxel(_ grid: Grid3D, _ spacing: [Double], _ body: (Int, SIMD3<Double>) -> Void) {
+        var index = 0
+        for z in 0..<grid.nz {
+            for y in 0..<grid.ny {
+                for x in 0..<grid.nx {
+                    body(index, SIMD3(Double(x) * spacing[0], Double(y) * spacing[1], Double(z) * spacing[2]))
+                    index += 1
+                }
+            }
+        }
+    }
+}

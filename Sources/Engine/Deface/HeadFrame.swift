@@ -1,0 +1,85 @@
+import Foundation
+
+/// The head's own frame, found from the brain mask: origin at the brain's centre, axes turned
+/// so that a tilted or obliquely scanned head lines up with a head in standard (MNI-like)
+/// pose. Pitch (nodding) and yaw (turning) come from the brain's principal axes in the
+/// sagittal and axial planes, relative to those of a brain in standard pose.
+public struct HeadFrame: Sendable {
+    /// Brain centre in grid millimetres (RAS+ grid index times voxel size).
+    public let centre: SIMD3<Double>
+    /// Nodding angle relative to standard pose (radians; positive = nose up).
+    public let pitch: Double
+    /// Turning angle relative to standard pose (radians).
+    public let yaw: Double
+    /// Extent of the brain along the head's left-right, front-back and up-down axes (mm).
+    public let brainSize: SIMD3<Double>
+
+    /// Principal-axis angles of Colin27's HD-BET brain mask in MNI space (measured: 0.199
+    /// and 0.018 rad): the standard pose the frame turns heads into.
+    static let referencePitch = 0.199
+    static let referenceYaw = 0.018
+
+    /// Largest tilt the frame corrects; beyond it the brain's shape is not trusted.
+    static let maxTilt = 0.6
+
+    public init(brain: [UInt8], grid: Grid3D, spacing: [Double]) {
+        var sum = SIMD3<Double>(), count = 0.0
+        var points: [SIMD3<Double>] = []
+        points.reserveCapacity(grid.count / 8)
+        for z in 0..<grid.nz {
+            for y in 0..<grid.ny {
+                for x in 0..<grid.nx where brain[grid.index(x, y, z)] != 0 {
+                    let p = SIMD3(Double(x) * spacing[0], Double(y) * spacing[1], Double(z) * spacing[2])
+                    sum += p
+                    count += 1
+                    points.append(p)
+                }
+            }
+        }
+        let c = count > 0 ? sum / count : SIMD3<Double>(Double(grid.nx) * spacing[0], Double(grid.ny) * spacing[1], Double(grid.nz) * spacing[2]) / 2
+        var cxx = 0.0, cyy = 0.0, czz = 0.0, cxy = 0.0, cyz = 0.0
+        for p in points {
+            let d = p - c
+            cxx += d.x * d.x; cyy += d.y * d.y; czz += d.z * d.z
+            cxy += d.x * d.y; cyz += d.y * d.z
+        }
+        // angle of the major axis in the (y, z) plane from +y towards +z, and in (y, x)
+        let sagittal = 0.5 * atan2(2 * cyz, cyy - czz)
+        let axial = 0.5 * atan2(2 * cxy, cyy - cxx)
+        let pitch = sagittal - Self.referencePitch, yaw = axial - Self.referenceYaw
+        self.centre = c
+        self.pitch = abs(pitch) <= Self.maxTilt ? pitch : 0
+        self.yaw = abs(yaw) <= Self.maxTilt ? yaw : 0
+        var lo = SIMD3<Double>(repeating: .infinity), hi = SIMD3<Double>(repeating: -.infinity)
+        let frame = HeadFrameTransform(centre: c, pitch: self.pitch, yaw: self.yaw)
+        for p in points {
+            let h = frame.toHead(p)
+            lo = pointwiseMin(lo, h)
+            hi = pointwiseMax(hi, h)
+        }
+        brainSize = count > 0 ? hi - lo : SIMD3(repeating: 0)
+    }
+
+    /// The coordinate mapping for this frame.
+    public var transform: HeadFrameTransform { HeadFrameTransform(centre: centre, pitch: pitch, yaw: yaw) }
+}
+
+/// Grid millimetres to head-frame millimetres and back.
+public struct HeadFrameTransform: Sendable {
+    let centre: SIMD3<Double>
+    let cp: Double, sp: Double, cy: Double, sy: Double
+
+    init(centre: SIMD3<Double>, pitch: Double, yaw: Double) {
+        self.centre = centre
+        cp = cos(pitch); sp = sin(pitch); cy = cos(yaw); sy = sin(yaw)
+    }
+
+    /// Head-frame coordinates (left-right, back-front, down-up) of a grid point.
+    @inline(__always) public func toHead(_ p: SIMD3<Double>) -> SIMD3<Double> {
+        let d = p - centre
+        // undo yaw in the (y, x) plane, then pitch in the (y, z) plane
+        let y1 = cy * d.y + sy * d.x, x1 = -sy * d.y + cy * d.x
+        let y2 = cp * y1 + sp * d.z, z2 = -sp * y1 + cp * d.z
+        return SIMD3(x1, y2, z2)
+    }
+}

@@ -1,0 +1,63 @@
+/// The head (everything that is not air) found from the image itself: a threshold from the
+/// intensity histogram, the largest connected part, and enclosed holes filled.
+public enum HeadMask {
+    /// A head mask (1 = head) for RAS+ ordered values.
+    public static func compute(_ values: [Float], grid: Grid3D) -> [UInt8] {
+        let threshold = self.threshold(values)
+        var mask = values.map { $0 > threshold ? UInt8(1) : 0 }
+        mask = ConnectedComponents.largest(mask, grid: grid, connectivity: .faces)
+        return fillHoles(mask, grid: grid)
+    }
+
+    /// Half of Otsu's threshold between the 1st and 99.5th percentiles of the nonzero
+    /// values: low enough for dim skin on T2w and FLAIR, high enough for background noise.
+    public static func threshold(_ values: [Float]) -> Float {
+        var sample = [Float]()
+        let step = max(1, values.count / 400_000)
+        var i = 0
+        while i < values.count {
+            if values[i] != 0 && values[i].isFinite { sample.append(values[i]) }
+            i += step
+        }
+        guard sample.count > 100 else { return 0 }
+        sample.sort()
+        let lo = sample[sample.count / 100], hi = sample[sample.count * 995 / 1000]
+        guard hi > lo else { return lo }
+        let bins = 256
+        var histogram = [Double](repeating: 0, count: bins)
+        for v in sample {
+            let b = min(bins - 1, max(0, Int(Float(bins) * (v - lo) / (hi - lo))))
+            histogram[b] += 1
+        }
+        let total = histogram.reduce(0, +)
+        let weighted = histogram.enumerated().reduce(0.0) { $0 + Double($1.offset) * $1.element }
+        var best = 0, bestVariance = -1.0, w0 = 0.0, s0 = 0.0
+        for t in 0..<bins {
+            w0 += histogram[t]
+            s0 += Double(t) * histogram[t]
+            let w1 = total - w0
+            guard w0 > 0, w1 > 0 else { continue }
+            let m0 = s0 / w0, m1 = (weighted - s0) / w1
+            let between = w0 * w1 * (m0 - m1) * (m0 - m1)
+            if between > bestVariance { bestVariance = between; best = t }
+        }
+        let otsu = lo + (hi - lo) * (Float(best) + 0.5) / Float(bins)
+        return max(lo, otsu * 0.5)
+    }
+
+    /// Fills every background part that does not reach the edge of the grid.
+    public static func fillHoles(_ mask: [UInt8], grid: Grid3D) -> [UInt8] {
+        let background = mask.map { $0 == 0 ? UInt8(1) : 0 }
+        let (labels, _) = ConnectedComponents.label(background, grid: grid, connectivity: .faces)
+        var outside = Set<Int32>()
+        for z in 0..<grid.nz {
+            for y in 0..<grid.ny {
+                for x in 0..<grid.nx where x == 0 || y == 0 || z == 0 || x == grid.nx - 1 || y == grid.ny - 1 || z == grid.nz - 1 {
+                    let l = labels[grid.index(x, y, z)]
+                    if l != 0 { outside.insert(l) }
+                }
+            }
+        }
+        return zip(mask, labels).map { m, l in m != 0 || (l != 0 && !outside.contains(l)) ? 1 : 0 }
+    }
+}
