@@ -18,7 +18,9 @@ public struct DefaceReport: Codable, Sendable {
     public var earsRemoved: Bool
     public var brainVolumeML: Double
     public var headTiltDegrees: [String: Double]
+    /// Voxels set to blank (tissue and the air around the face and ears).
     public var voxelsRemoved: Int
+    /// Head-tissue voxels removed from the face and from the ears.
     public var faceVoxelsRemoved: Int
     public var earVoxelsRemoved: Int
     public var volumeRemovedML: Double

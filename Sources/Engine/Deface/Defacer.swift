@@ -7,6 +7,9 @@ public struct Defacer: Sendable {
     public let options: DefaceOptions
     let extractor: BrainExtractor
 
+    /// The brain probability beyond which the margin guard protects a voxel.
+    static let guardProbability: Float = 0.05
+
     /// Plausible brain volumes (ml): newborns to large adults, with room for partial masks.
     public static let plausibleBrainML = 100.0...2500.0
 
@@ -109,27 +112,33 @@ public struct Defacer: Sendable {
                 "the brain reaches the front edge of the field of view, so the face cannot be located safely")
         }
 
-        let face = FaceRegion.compute(head: head, brain: brainMask.mask, grid: grid, spacing: spacing, frame: frame)
+        let face = FaceRegion.compute(brain: brainMask.mask, grid: grid, spacing: spacing, frame: frame)
         let ears = options.removeEars ? EarRegion.compute(head: head, grid: grid, spacing: spacing, frame: frame)
                                       : [UInt8](repeating: 0, count: grid.count)
-        let distanceToBrain = DistanceTransform.distance(to: brainMask.mask, grid: grid, spacing: spacing)
+        // the guard: the margin is measured from wherever HD-BET gives the brain a chance
+        // above 5%, a little wider than its 50% mask
+        let guarded = brainMask.probability.map { $0 > Self.guardProbability ? UInt8(1) : 0 }
+        let distanceToBrain = DistanceTransform.distance(to: guarded, grid: grid, spacing: spacing)
         let margin = Float(options.marginMM)
         var removed = [UInt8](repeating: 0, count: grid.count)
-        var faceCount = 0, earCount = 0, headCount = 0, touched = 0
+        var faceCount = 0, earCount = 0, headCount = 0, removedHead = 0, touched = 0
         for i in removed.indices {
             if head[i] != 0 { headCount += 1 }
             guard distanceToBrain[i] > margin, face[i] != 0 || ears[i] != 0 else { continue }
             removed[i] = 1
-            if face[i] != 0 { faceCount += 1 } else { earCount += 1 }
+            if head[i] != 0 {
+                removedHead += 1
+                if face[i] != 0 { faceCount += 1 } else { earCount += 1 }
+            }
             if brainMask.mask[i] != 0 { touched += 1 }
         }
         clock.lap("face and ears")
         let voxelML = spacing.reduce(1, *) / 1000
-        let removedCount = faceCount + earCount
-        if Double(removedCount) > 0.5 * Double(headCount) {
+        let removedCount = removed.reduce(0) { $0 + Int($1) }
+        if Double(removedHead) > 0.5 * Double(headCount) {
             throw DefaceError(.implausibleFace, path: input, reason: String(
                 format: "the region to remove would be %.0f%% of the head, far more than a face: the head or brain was not found correctly",
-                100 * Double(removedCount) / Double(max(1, headCount))))
+                100 * Double(removedHead) / Double(max(1, headCount))))
         }
         var warnings: [String] = []
         let faceInView = Double(faceCount) * voxelML >= 1

@@ -1,36 +1,38 @@
-/// The ears: thin protrusions of the head surface (what a morphological opening with a ball
-/// removes) beside and below the temporal lobes, within a box scaled to the brain, widened a
-/// little into the head to take the ear's base. The smooth side of the head, with the
-/// temporalis muscle above the ear, is not a protrusion and stays.
+/// The ears, found relative to the brain so that the rule scales with the head: in a box
+/// beside and below the temporal lobes, everything within a shell as deep as the head is
+/// scaled (about 8 mm on an adult) from the head's outer surface, plus the air around it. The
+/// pinna is thin, so all of it lies in that shell. The box reaches up to the top of the ear,
+/// found as the highest thin protrusion of the head surface there (what an opening with a ball
+/// removes), so the temporalis muscle above the ear stays.
 public enum EarRegion {
     /// Voxels to remove for the ears (1 = ear), before the brain guard is applied.
     public static func compute(head: [UInt8], grid: Grid3D, spacing: [Double], frame: HeadFrame) -> [UInt8] {
         let size = frame.brainSize
-        // ball radius scaled to the head: about 8 mm on an adult brain 140 mm wide
-        let radius = max(4.0, 0.057 * size.x)
+        let shell = Float(max(4.0, 0.058 * size.x))
         let outside = head.map { $0 == 0 ? UInt8(1) : 0 }
         let depth = DistanceTransform.distance(to: outside, grid: grid, spacing: spacing)
-        let core = depth.map { $0 > Float(radius) ? UInt8(1) : 0 }
+        let core = depth.map { $0 > shell ? UInt8(1) : 0 }
         let fromCore = DistanceTransform.distance(to: core, grid: grid, spacing: spacing)
         let t = frame.transform
-        var ears = [UInt8](repeating: 0, count: grid.count)
-        var any = false
-        FaceRegion.forEachVoxel(grid, spacing) { index, p in
-            guard head[index] != 0, fromCore[index] > Float(radius) else { return }
-            let h = t.toHead(p)
-            if abs(h.x) > 0.36 * size.x,
-               h.y > -0.32 * size.y, h.y < 0.08 * size.y,
-               h.z > -0.55 * size.z, h.z < 0.10 * size.z {
-                ears[index] = 1
-                any = true
-            }
+        func inBox(_ h: SIMD3<Double>) -> Bool {
+            abs(h.x) > 0.36 * size.x && h.y > -0.30 * size.y && h.y < 0.06 * size.y && h.z > -0.60 * size.z
         }
-        guard any else { return ears }
-        // the ear's base: head tissue within 4 mm of a protrusion, still lateral to the brain
-        let near = DistanceTransform.distance(to: ears, grid: grid, spacing: spacing)
+        // the top of each ear: the highest protrusion in the box
+        var top = [-Double.infinity, -Double.infinity]
         FaceRegion.forEachVoxel(grid, spacing) { index, p in
-            guard head[index] != 0, ears[index] == 0, near[index] <= 4 else { return }
-            if abs(t.toHead(p).x) > 0.40 * size.x { ears[index] = 1 }
+            guard head[index] != 0, fromCore[index] > shell else { return }
+            let h = t.toHead(p)
+            guard inBox(h), h.z < 0.10 * size.z else { return }
+            let side = h.x < 0 ? 0 : 1
+            top[side] = max(top[side], h.z)
+        }
+        let fallback = -0.05 * size.z
+        let limit = top.map { $0.isFinite ? min($0 + 3, 0.10 * size.z) : fallback }
+        var ears = [UInt8](repeating: 0, count: grid.count)
+        FaceRegion.forEachVoxel(grid, spacing) { index, p in
+            guard depth[index] < shell else { return }
+            let h = t.toHead(p)
+            if inBox(h), h.z <= limit[h.x < 0 ? 0 : 1] { ears[index] = 1 }
         }
         return ears
     }

@@ -1,4 +1,4 @@
-/// The face: head tissue in front of the brain's centre and below the surface that follows
+/// The face: everything in front of the brain's centre and below the surface that follows
 /// the brain's underside, worked out in the head's own frame so that it adapts to head size,
 /// proportions and tilt. In front of the brain the surface continues at the height of the
 /// frontal lobe's underside, so eyes, nose, mouth and chin fall below it and the forehead
@@ -7,11 +7,11 @@ public enum FaceRegion {
     /// Side of the square cells of the underside map (mm).
     static let cell = 2.0
 
-    /// Voxels to remove for the face (1 = face), before the brain guard is applied.
-    /// `posteriorLimit` is where the face region begins, as a fraction of the brain's
-    /// front-back length behind the brain's centre.
-    public static func compute(head: [UInt8], brain: [UInt8], grid: Grid3D, spacing: [Double],
-                               frame: HeadFrame, posteriorLimit: Double = 0.06) -> [UInt8] {
+    /// Voxels to remove for the face (1 = face; tissue and the air around it alike), before the
+    /// brain guard is applied. The region begins `start` (a fraction of the brain's front-back
+    /// length) in front of the brain's centre, clear of the temporal lobes and the brainstem.
+    public static func compute(brain: [UInt8], grid: Grid3D, spacing: [Double],
+                               frame: HeadFrame, start: Double = 0.22) -> [UInt8] {
         let t = frame.transform
         let half = 160.0
         let n = Int(2 * half / cell)
@@ -47,10 +47,9 @@ public enum FaceRegion {
             for u in 0..<first { bottom[v * n + u] = bottom[v * n + first] }
             for u in (last + 1)..<n { bottom[v * n + u] = bottom[v * n + last] }
         }
-        let limit = -posteriorLimit * frame.brainSize.y
+        let limit = start * frame.brainSize.y
         var face = [UInt8](repeating: 0, count: grid.count)
         forEachVoxel(grid, spacing) { index, p in
-            guard head[index] != 0 else { return }
             let h = t.toHead(p)
             guard h.y > limit, let c = cellIndex(h) else { return }
             if h.z < bottom[c] { face[index] = 1 }

@@ -1,0 +1,57 @@
+import ArgumentParser
+import Engine
+import Foundation
+
+/// `defacer evaluate MANIFEST`: defaces the annotated evaluation cases and scores each target.
+struct EvaluateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "evaluate",
+        abstract: "Deface annotated evaluation cases (tools/make_eval_cases.py) and score them."
+    )
+
+    @Argument(help: "manifest.json written by tools/make_eval_cases.py.")
+    var manifest: String
+
+    @Option(help: "Only cases whose file name contains one of these (comma-separated).")
+    var only: String?
+
+    @Option(help: "Folder for the outputs.")
+    var work = "/tmp/defacer-eval"
+
+    @Option(help: "fast or accurate brain extraction.")
+    var mode: BrainExtractor.Mode = .fast
+
+    @Option(help: "Folder of the converted HD-BET model.")
+    var models = ModelLocation.defaultHDBET
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func run() throws {
+        let evaluation = try Evaluation(manifest: manifest)
+        var options = DefaceOptions(modelFolder: models)
+        options.mode = mode
+        let defacer = try Defacer(options: options)
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let filters = only?.split(separator: ",").map(String.init) ?? []
+        var scores: [Evaluation.Score] = []
+        for c in evaluation.cases where filters.isEmpty || filters.contains(where: { c.file.contains($0) }) {
+            let score = evaluation.run(c, defacer: defacer, workFolder: work)
+            scores.append(score)
+            if !json {
+                let parts = score.removedFraction.sorted { $0.key < $1.key }.map { String(format: "%@ %.0f%%", $0.key, 100 * $0.value) }
+                print(String(format: "%@ %-40@ %5.1f s  brain touched %@  %@", score.passed ? "PASS" : "MISS", score.name as NSString,
+                             score.seconds, (score.brainVoxelsTouched.map(String.init) ?? "-") as NSString, parts.joined(separator: ", ") as NSString))
+                if let e = score.error { print("     error: \(e)") }
+                for m in score.misses { print("     miss: \(m)") }
+            }
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(scores), as: UTF8.self))
+        } else {
+            print("\(scores.filter(\.passed).count) of \(scores.count) cases meet every target")
+        }
+    }
+}
