@@ -5,7 +5,7 @@ public struct DefaceOptions: Sendable, Equatable {
     /// HD-BET fast (one network) or accurate (five networks, mirrored).
     public var mode: BrainExtractor.Mode = .fast
     /// No voxel closer than this to the brain mask is ever removed (millimetres).
-    public var marginMM: Double = 3
+    public var marginMM: Double = 4
     /// Remove the ears as well as the face.
     public var removeEars = true
     /// Largest image accepted, in voxels over all volumes.

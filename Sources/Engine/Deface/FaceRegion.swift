@@ -6,12 +6,19 @@
 public enum FaceRegion {
     /// Side of the square cells of the underside map (mm).
     static let cell = 2.0
+    /// Clearance kept below the brain's underside (mm), on top of the margin guard: the
+    /// olfactory tracts and gyri recti sit lowest between the orbits, and a brain mask's
+    /// underside is its least certain edge.
+    static let clearance = 5.0
+    /// Extra clearance under the brain along the midline, where the olfactory bulbs lie on the
+    /// cribriform plate below the gyri recti (brain masks such as HD-BET's leave them out).
+    static let olfactoryClearance = 4.0
 
     /// Voxels to remove for the face (1 = face; tissue and the air around it alike), before the
     /// brain guard is applied. The region begins `start` (a fraction of the brain's front-back
     /// length) in front of the brain's centre, clear of the temporal lobes and the brainstem.
     public static func compute(brain: [UInt8], grid: Grid3D, spacing: [Double],
-                               frame: HeadFrame, start: Double = 0.22) -> [UInt8] {
+                               frame: HeadFrame, start: Double = 0.30) -> [UInt8] {
         let t = frame.transform
         let half = 160.0
         let n = Int(2 * half / cell)
@@ -52,7 +59,8 @@ public enum FaceRegion {
         forEachVoxel(grid, spacing) { index, p in
             let h = t.toHead(p)
             guard h.y > limit, let c = cellIndex(h) else { return }
-            if h.z < bottom[c] { face[index] = 1 }
+            let midline = footprint[c] ? max(0, min(1, (0.12 - abs(h.x) / frame.brainSize.x) / 0.06)) : 0
+            if h.z < bottom[c] - clearance - olfactoryClearance * midline { face[index] = 1 }
         }
         return face
     }
