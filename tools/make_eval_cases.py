@@ -153,12 +153,13 @@ def main(real, out, small):
         emit("child", resample(data, A, data.shape, A, child_back), A, backward=child_back,
              brain=None if ref is None else resample(ref, A, data.shape, A, child_back))
         if not small:
-            h = head.astype(np.float64)
+            # tissue keeps its place, contrast flips; air and bone (dark on T1) stay dark
             p99 = np.percentile(data[head], 99)
-            t2 = h * np.clip(p99 * 1.05 - data, 0, None) + (1 - h) * data * 0.2
+            tissue = head & (data > 0.12 * p99)
+            t2 = np.where(tissue, np.clip(p99 * 1.05 - data, 0.08 * p99, None), data * 0.5)
             emit("t2like", t2, A, brain=ref)
             gm = np.percentile(data[head], 55)
-            flair = h * np.clip(p99 - 1.6 * np.abs(data - gm), 0, None)
+            flair = np.where(tissue, np.clip(p99 - 1.6 * np.abs(data - gm), 0.08 * p99, None), data * 0.5)
             emit("flairlike", flair, A, brain=ref)
         for case, axis, deg in ([("tilt20", "x", -20)] + ([] if small else [("roll15", "y", 15)])):
             R = rotation(axis, deg)

@@ -23,8 +23,8 @@ command -v swift >/dev/null || { echo "setup: Swift 6 is not installed (https://
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
-if ! .venv/bin/python -c "import nibabel, numpy" 2>/dev/null; then
-    .venv/bin/pip install -q --disable-pip-version-check "nibabel==5.3.2" "numpy>=1.26,<3"
+if ! .venv/bin/python -c "import nibabel, numpy, scipy" 2>/dev/null; then
+    .venv/bin/pip install -q --disable-pip-version-check "nibabel==5.3.2" "numpy>=1.26,<3" "scipy>=1.11"
 fi
 
 mkdir -p .cache data/real
@@ -49,6 +49,11 @@ fi
 if [ ! -f data/variants/manifest.json ] || [ tools/make_nifti_variants.py -nt data/variants/manifest.json ]; then
     rm -rf data/variants
     (cd tools && ../.venv/bin/python make_nifti_variants.py ../data/real/ch2.nii.gz ../data/variants)
+fi
+if [ ! -f data/eval-small/manifest.json ] || [ tools/make_eval_cases.py -nt data/eval-small/manifest.json ] \
+   || [ tools/eval_landmarks.json -nt data/eval-small/manifest.json ]; then
+    rm -rf data/eval-small
+    .venv/bin/python tools/make_eval_cases.py data/real data/eval-small --small
 fi
 PYTHON="$root/.venv/bin/python" bash tools/fetch_hdbet.sh
 echo "setup: ready"

@@ -156,7 +156,7 @@ public struct Defacer: Sendable {
             input: input, inputSHA256: "", dimensions: volume.header.dimensions, voxelSizeMM: volume.header.voxelSize,
             volumes: volume.volumeCount, orientation: view.orientation.code, marginMM: options.marginMM,
             earsRemoved: options.removeEars, brainVolumeML: brainMask.volumeML,
-            headTiltDegrees: ["pitch": frame.pitch * 180 / .pi, "yaw": frame.yaw * 180 / .pi],
+            headTiltDegrees: ["pitch": frame.pitch * 180 / .pi, "yaw": frame.yaw * 180 / .pi, "roll": frame.roll * 180 / .pi],
             voxelsRemoved: removedCount, faceVoxelsRemoved: faceCount, earVoxelsRemoved: earCount,
             volumeRemovedML: Double(removedCount) * voxelML, brainVoxelsTouched: touched,
             faceInFieldOfView: faceInView, warnings: warnings)

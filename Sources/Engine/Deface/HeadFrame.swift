@@ -3,7 +3,9 @@ import Foundation
 /// The head's own frame, found from the brain mask: origin at the brain's centre, axes turned
 /// so that a tilted or obliquely scanned head lines up with a head in standard (MNI-like)
 /// pose. Pitch (nodding) and yaw (turning) come from the brain's principal axes in the
-/// sagittal and axial planes, relative to those of a brain in standard pose.
+/// sagittal and axial planes, and rolling (tilting sideways) from the principal axis of the
+/// brain's upper half (the dome, wider than it is tall) in the coronal plane, relative to
+/// those of a brain in standard pose.
 public struct HeadFrame: Sendable {
     /// Brain centre in grid millimetres (RAS+ grid index times voxel size).
     public let centre: SIMD3<Double>
@@ -11,6 +13,8 @@ public struct HeadFrame: Sendable {
     public let pitch: Double
     /// Turning angle relative to standard pose (radians).
     public let yaw: Double
+    /// Sideways tilt relative to standard pose (radians).
+    public let roll: Double
     /// Extent of the brain along the head's left-right, front-back and up-down axes (mm).
     public let brainSize: SIMD3<Double>
 
@@ -18,6 +22,7 @@ public struct HeadFrame: Sendable {
     /// and 0.018 rad): the standard pose the frame turns heads into.
     static let referencePitch = 0.199
     static let referenceYaw = 0.018
+    static let referenceRoll = 0.0
 
     /// Largest tilt the frame corrects; beyond it the brain's shape is not trusted.
     static let maxTilt = 0.6
@@ -50,8 +55,25 @@ public struct HeadFrame: Sendable {
         self.centre = c
         self.pitch = abs(pitch) <= Self.maxTilt ? pitch : 0
         self.yaw = abs(yaw) <= Self.maxTilt ? yaw : 0
+        // roll: the dome above the centre, once pitch and yaw are undone
+        let unrolled = HeadFrameTransform(centre: c, pitch: self.pitch, yaw: self.yaw, roll: 0)
+        var dxx = 0.0, dzz = 0.0, dxz = 0.0, dome = SIMD3<Double>(), domeCount = 0.0
+        var upper: [SIMD3<Double>] = []
+        for p in points {
+            let h = unrolled.toHead(p)
+            if h.z > 0 { upper.append(h); dome += h; domeCount += 1 }
+        }
+        if domeCount > 0 {
+            dome /= domeCount
+            for h in upper {
+                let d = h - dome
+                dxx += d.x * d.x; dzz += d.z * d.z; dxz += d.x * d.z
+            }
+        }
+        let roll = 0.5 * atan2(2 * dxz, dxx - dzz) - Self.referenceRoll
+        self.roll = abs(roll) <= Self.maxTilt ? roll : 0
         var lo = SIMD3<Double>(repeating: .infinity), hi = SIMD3<Double>(repeating: -.infinity)
-        let frame = HeadFrameTransform(centre: c, pitch: self.pitch, yaw: self.yaw)
+        let frame = HeadFrameTransform(centre: c, pitch: self.pitch, yaw: self.yaw, roll: self.roll)
         for p in points {
             let h = frame.toHead(p)
             lo = pointwiseMin(lo, h)
@@ -61,17 +83,17 @@ public struct HeadFrame: Sendable {
     }
 
     /// The coordinate mapping for this frame.
-    public var transform: HeadFrameTransform { HeadFrameTransform(centre: centre, pitch: pitch, yaw: yaw) }
+    public var transform: HeadFrameTransform { HeadFrameTransform(centre: centre, pitch: pitch, yaw: yaw, roll: roll) }
 }
 
 /// Grid millimetres to head-frame millimetres and back.
 public struct HeadFrameTransform: Sendable {
     let centre: SIMD3<Double>
-    let cp: Double, sp: Double, cy: Double, sy: Double
+    let cp: Double, sp: Double, cy: Double, sy: Double, cr: Double, sr: Double
 
-    init(centre: SIMD3<Double>, pitch: Double, yaw: Double) {
+    init(centre: SIMD3<Double>, pitch: Double, yaw: Double, roll: Double) {
         self.centre = centre
-        cp = cos(pitch); sp = sin(pitch); cy = cos(yaw); sy = sin(yaw)
+        cp = cos(pitch); sp = sin(pitch); cy = cos(yaw); sy = sin(yaw); cr = cos(roll); sr = sin(roll)
     }
 
     /// Head-frame coordinates (left-right, back-front, down-up) of a grid point.
@@ -80,6 +102,8 @@ public struct HeadFrameTransform: Sendable {
         // undo yaw in the (y, x) plane, then pitch in the (y, z) plane
         let y1 = cy * d.y + sy * d.x, x1 = -sy * d.y + cy * d.x
         let y2 = cp * y1 + sp * d.z, z2 = -sp * y1 + cp * d.z
-        return SIMD3(x1, y2, z2)
+        // then roll in the (x, z) plane
+        let x3 = cr * x1 + sr * z2, z3 = -sr * x1 + cr * z2
+        return SIMD3(x3, y2, z3)
     }
 }

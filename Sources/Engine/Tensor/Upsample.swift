@@ -1,3 +1,5 @@
+import Dispatch
+
 /// Trilinear upsampling with `align_corners=True` (PyTorch `Upsample(mode="trilinear")`),
 /// to an explicit output size.
 public enum Upsample {
@@ -18,10 +20,13 @@ public enum Upsample {
         let az = axis(x.depth, depth), ay = axis(x.height, height), ax = axis(x.width, width)
         var out = [Float](repeating: 0, count: x.channels * depth * height * width)
         let (h, w) = (x.height, x.width)
-        x.data.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                var o = 0
-                for c in 0..<x.channels {
+        let channels = x.channels, perChannel = depth * height * width
+        x.data.withUnsafeBufferPointer { srcBuf in
+            out.withUnsafeMutableBufferPointer { dstBuf in
+                let sharedSrc = UnsafeShared(srcBuf.baseAddress!), sharedDst = UnsafeShared(dstBuf.baseAddress!)
+                DispatchQueue.concurrentPerform(iterations: channels) { c in
+                    let src = UnsafePointer(sharedSrc.pointer), dst = sharedDst.pointer
+                    var o = c * perChannel
                     let base = c * x.depth * h * w
                     for z in 0..<depth {
                         let z0 = base + az.lo[z] * h * w, z1 = base + az.hi[z] * h * w, tz = az.t[z]
