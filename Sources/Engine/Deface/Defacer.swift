@@ -99,7 +99,7 @@ public struct Defacer: Sendable {
         let values = view.toRAS(volume.floatValues())
         var head = HeadMask.compute(values, grid: grid)
         for i in head.indices where brainMask.mask[i] != 0 { head[i] = 1 }
-        let frame = HeadFrame(brain: brainMask.mask, grid: grid, spacing: spacing)
+        let frame = HeadFrame(brain: brainMask.mask, values: values, grid: grid, spacing: spacing)
         clock.lap("head and frame")
 
         // the brain must not run off the front of the field of view

@@ -3,9 +3,8 @@ import Foundation
 /// The head's own frame, found from the brain mask: origin at the brain's centre, axes turned
 /// so that a tilted or obliquely scanned head lines up with a head in standard (MNI-like)
 /// pose. Pitch (nodding) and yaw (turning) come from the brain's principal axes in the
-/// sagittal and axial planes, and rolling (tilting sideways) from the principal axis of the
-/// brain's upper half (the dome, wider than it is tall) in the coronal plane, relative to
-/// those of a brain in standard pose.
+/// sagittal and axial planes, relative to those of a brain in standard pose; rolling (tilting
+/// sideways) from the drift of the brain's left-right middle with height.
 public struct HeadFrame: Sendable {
     /// Brain centre in grid millimetres (RAS+ grid index times voxel size).
     public let centre: SIMD3<Double>
@@ -27,7 +26,9 @@ public struct HeadFrame: Sendable {
     /// Largest tilt the frame corrects; beyond it the brain's shape is not trusted.
     static let maxTilt = 0.6
 
-    public init(brain: [UInt8], grid: Grid3D, spacing: [Double]) {
+    /// - Parameters:
+    ///   - brain: brain mask (RAS+ order); `values`: the image (RAS+ order).
+    public init(brain: [UInt8], values: [Float], grid: Grid3D, spacing: [Double]) {
         var sum = SIMD3<Double>(), count = 0.0
         var points: [SIMD3<Double>] = []
         points.reserveCapacity(grid.count / 8)
@@ -55,22 +56,11 @@ public struct HeadFrame: Sendable {
         self.centre = c
         self.pitch = abs(pitch) <= Self.maxTilt ? pitch : 0
         self.yaw = abs(yaw) <= Self.maxTilt ? yaw : 0
-        // roll: the dome above the centre, once pitch and yaw are undone
+        // roll: the brain is left-right symmetric; the sideways tilt is the angle of the mirror
+        // plane that best maps the image onto itself
         let unrolled = HeadFrameTransform(centre: c, pitch: self.pitch, yaw: self.yaw, roll: 0)
-        var dxx = 0.0, dzz = 0.0, dxz = 0.0, dome = SIMD3<Double>(), domeCount = 0.0
-        var upper: [SIMD3<Double>] = []
-        for p in points {
-            let h = unrolled.toHead(p)
-            if h.z > 0 { upper.append(h); dome += h; domeCount += 1 }
-        }
-        if domeCount > 0 {
-            dome /= domeCount
-            for h in upper {
-                let d = h - dome
-                dxx += d.x * d.x; dzz += d.z * d.z; dxz += d.x * d.z
-            }
-        }
-        let roll = 0.5 * atan2(2 * dxz, dxx - dzz) - Self.referenceRoll
+        let roll = Self.symmetryRoll(points: points, values: values, grid: grid, spacing: spacing, frame: unrolled)
+            - Self.referenceRoll
         self.roll = abs(roll) <= Self.maxTilt ? roll : 0
         var lo = SIMD3<Double>(repeating: .infinity), hi = SIMD3<Double>(repeating: -.infinity)
         let frame = HeadFrameTransform(centre: c, pitch: self.pitch, yaw: self.yaw, roll: self.roll)
@@ -80,6 +70,48 @@ public struct HeadFrame: Sendable {
             hi = pointwiseMax(hi, h)
         }
         brainSize = count > 0 ? hi - lo : SIMD3(repeating: 0)
+    }
+
+    /// The roll angle whose mirror plane (through the brain's centre, containing the
+    /// front-back axis) makes the image most similar to its mirror image, searched over
+    /// +-30 degrees in 2-degree steps, then refined to 0.5 degrees.
+    static func symmetryRoll(points: [SIMD3<Double>], values: [Float], grid: Grid3D, spacing: [Double],
+                             frame: HeadFrameTransform) -> Double {
+        guard points.count > 1000 else { return 0 }
+        let step = max(1, points.count / 60_000)
+        let sample = stride(from: 0, to: points.count, by: step).map { frame.toHead(points[$0]) }
+        func value(_ h: SIMD3<Double>) -> Float? {
+            let p = frame.toGrid(h)
+            let i = Int((p.x / spacing[0]).rounded()), j = Int((p.y / spacing[1]).rounded()), k = Int((p.z / spacing[2]).rounded())
+            guard i >= 0, j >= 0, k >= 0, i < grid.nx, j < grid.ny, k < grid.nz else { return nil }
+            return values[grid.index(i, j, k)]
+        }
+        let own = sample.map { value($0) ?? 0 }
+        func score(_ angle: Double) -> Double {
+            let n = SIMD3(cos(angle), 0, -sin(angle))
+            var sa = 0.0, sb = 0.0, saa = 0.0, sbb = 0.0, sab = 0.0, count = 0.0
+            for (h, a) in zip(sample, own) {
+                let m = h - 2 * (h * n).sum() * n
+                guard let b = value(m) else { continue }
+                let x = Double(a), y = Double(b)
+                sa += x; sb += y; saa += x * x; sbb += y * y; sab += x * y; count += 1
+            }
+            guard count > 100 else { return -1 }
+            let cov = sab / count - sa * sb / (count * count)
+            let va = saa / count - sa * sa / (count * count), vb = sbb / count - sb * sb / (count * count)
+            return cov / max(1e-12, (va * vb).squareRoot())
+        }
+        var best = 0.0, bestScore = score(0)
+        for degrees in stride(from: -30.0, through: 30.0, by: 2.0) {
+            let s = score(degrees * .pi / 180)
+            if s > bestScore { bestScore = s; best = degrees }
+        }
+        var refined = best
+        for degrees in stride(from: best - 1.5, through: best + 1.5, by: 0.5) {
+            let s = score(degrees * .pi / 180)
+            if s > bestScore { bestScore = s; refined = degrees }
+        }
+        return refined * .pi / 180
     }
 
     /// The coordinate mapping for this frame.
@@ -103,7 +135,15 @@ public struct HeadFrameTransform: Sendable {
         let y1 = cy * d.y + sy * d.x, x1 = -sy * d.y + cy * d.x
         let y2 = cp * y1 + sp * d.z, z2 = -sp * y1 + cp * d.z
         // then roll in the (x, z) plane
-        let x3 = cr * x1 + sr * z2, z3 = -sr * x1 + cr * z2
+        let x3 = cr * x1 - sr * z2, z3 = sr * x1 + cr * z2
         return SIMD3(x3, y2, z3)
+    }
+
+    /// Grid millimetres of a head-frame point (the inverse of `toHead`).
+    @inline(__always) public func toGrid(_ h: SIMD3<Double>) -> SIMD3<Double> {
+        let x1 = cr * h.x + sr * h.z, z2 = -sr * h.x + cr * h.z
+        let y1 = cp * h.y - sp * z2, dz = sp * h.y + cp * z2
+        let dy = cy * y1 - sy * x1, dx = sy * y1 + cy * x1
+        return centre + SIMD3(dx, dy, dz)
     }
 }
