@@ -10,6 +10,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         // libnifti2 (Debian libnifti2-dev) behind a small C API of our own: its headers
@@ -26,6 +27,8 @@ let package = Package(
         .target(name: "CLinux"),
         // OpenBLAS (Debian libopenblas-dev) for the convolutions' matrix products.
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas"),
+        // libsystemd (Debian libsystemd-dev): sd_notify and sd_journal_sendv for the daemon.
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd"),
         // zlib, for the PNG pictures.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib"),
         .target(
@@ -36,8 +39,9 @@ let package = Package(
         .executableTarget(
             name: "Daemon",
             dependencies: [
-                "Engine",
+                "Engine", "CLinux", "CSystemd",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),

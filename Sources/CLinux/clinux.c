@@ -2,7 +2,14 @@
 #include "clinux.h"
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/vfs.h>
 
 int dfc_rename_noreplace(const char *from, const char *to) {
     return renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE);
+}
+
+long long dfc_filesystem_type(const char *path) {
+    struct statfs s;
+    if (statfs(path, &s) != 0) return -1;
+    return (long long)s.f_type;
 }

@@ -6,4 +6,8 @@
 /// Returns 0 or -1 with errno set.
 int dfc_rename_noreplace(const char *from, const char *to);
 
+/// statfs(2)'s f_type for the file system holding `path` (NFS 0x6969, CIFS 0xFF534D42, ...),
+/// or -1 with errno set.
+long long dfc_filesystem_type(const char *path);
+
 #endif

@@ -24,7 +24,9 @@ public enum Upsample {
         x.data.withUnsafeBufferPointer { srcBuf in
             out.withUnsafeMutableBufferPointer { dstBuf in
                 let sharedSrc = UnsafeShared(srcBuf.baseAddress!), sharedDst = UnsafeShared(dstBuf.baseAddress!)
-                DispatchQueue.concurrentPerform(iterations: channels) { c in
+                let workers = min(channels, EngineThreads.count)
+                DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                  for c in stride(from: worker, to: channels, by: workers) {
                     let src = UnsafePointer(sharedSrc.pointer), dst = sharedDst.pointer
                     var o = c * perChannel
                     let base = c * x.depth * h * w
@@ -45,6 +47,7 @@ public enum Upsample {
                             }
                         }
                     }
+                  }
                 }
             }
         }

@@ -1,0 +1,36 @@
+import ArgumentParser
+import Engine
+import Foundation
+
+/// `defacer check-config --config FILE`: validates a configuration and explains each problem.
+struct CheckConfigCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config",
+        abstract: "Check a drop-folder service configuration and explain each problem.",
+        discussion: """
+        Checks the TOML syntax, every key's type and range, unknown keys, the models folder, and \
+        the folders: present, readable and writable by the user running this command (run it as \
+        the service's user: sudo -u defacer defacer check-config), each inbox's folders on one \
+        file system, no folder shared where it must not be. A missing work folder is created.
+        """
+    )
+
+    @Option(help: "The TOML configuration.")
+    var config = "/etc/defacer/defacer.toml"
+
+    func run() throws {
+        let settings: DaemonConfig
+        do { settings = try ConfigLoader.load(config) } catch {
+            throw CommandFailure(message: error.description)
+        }
+        print("\(settings.sourcePath): valid")
+        print("  max_jobs \(settings.maxJobs) (\(settings.threadsPerJob) engine thread\(settings.threadsPerJob == 1 ? "" : "s") per job), settle \(settings.settleSeconds) s, rescan every \(settings.rescanSeconds) s")
+        print("  models \(settings.models)")
+        for inbox in settings.inboxes {
+            let d = inbox.defacing
+            print("  inbox \(inbox.name): \(inbox.path)")
+            print("    outbox \(inbox.outbox), failed \(inbox.failed), work \(inbox.work)\(inbox.archive.map { ", archive \($0)" } ?? "")")
+            print("    \(d.mode.rawValue) mode, margin \(d.marginMM) mm, ears \(d.removeEars ? "removed" : "kept"), outputs \(OutputKind.allCases.filter { d.outputs.contains($0) }.map(\.rawValue).joined(separator: ", "))")
+        }
+    }
+}
