@@ -15,19 +15,20 @@ public enum EarRegion {
         let fromCore = DistanceTransform.distance(to: core, grid: grid, spacing: spacing)
         let t = frame.transform
         func inBox(_ h: SIMD3<Double>) -> Bool {
-            abs(h.x) > 0.36 * size.x && h.y > -0.30 * size.y && h.y < 0.06 * size.y && h.z > -0.60 * size.z
+            abs(h.x) > 0.36 * size.x && h.y > -0.32 * size.y && h.y < 0.12 * size.y && h.z > -0.60 * size.z
         }
         // the top of each ear: the highest protrusion in the box
         var top = [-Double.infinity, -Double.infinity]
         FaceRegion.forEachVoxel(grid, spacing) { index, p in
             guard head[index] != 0, fromCore[index] > shell else { return }
             let h = t.toHead(p)
-            guard inBox(h), h.z < 0.10 * size.z else { return }
+            guard inBox(h), h.z < 0 else { return }
             let side = h.x < 0 ? 0 : 1
             top[side] = max(top[side], h.z)
         }
-        let fallback = -0.05 * size.z
-        let limit = top.map { $0.isFinite ? min($0 + 3, 0.10 * size.z) : fallback }
+        // an ear's top sits between 0.12 and 0.02 of the brain's height below its centre
+        // (Colin27: 0.13); the protrusions only move it within that band
+        let limit = top.map { min(-0.02 * size.z, max(-0.12 * size.z, $0.isFinite ? $0 + 3 : -.infinity)) }
         var ears = [UInt8](repeating: 0, count: grid.count)
         FaceRegion.forEachVoxel(grid, spacing) { index, p in
             guard depth[index] < shell else { return }
