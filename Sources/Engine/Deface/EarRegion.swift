@@ -8,7 +8,7 @@ public enum EarRegion {
     /// Voxels to remove for the ears (1 = ear), before the brain guard is applied.
     public static func compute(head: [UInt8], grid: Grid3D, spacing: [Double], frame: HeadFrame) -> [UInt8] {
         let size = frame.brainSize
-        let shell = Float(max(4.0, 0.065 * size.x))
+        let shell = Float(max(4.0, 0.072 * size.x))
         let outside = head.map { $0 == 0 ? UInt8(1) : 0 }
         let depth = DistanceTransform.distance(to: outside, grid: grid, spacing: spacing)
         let core = depth.map { $0 > shell ? UInt8(1) : 0 }
