@@ -119,7 +119,9 @@ public struct Defacer: Sendable {
         // above 5%, a little wider than its 50% mask
         let guarded = brainMask.probability.map { $0 > Self.guardProbability ? UInt8(1) : 0 }
         let distanceToBrain = DistanceTransform.distance(to: guarded, grid: grid, spacing: spacing)
-        let margin = Float(options.marginMM)
+        // measured between voxel edges, not centres: a 5 mm slice whose centre is 5 mm from the
+        // brain reaches to within 2.5 mm of it
+        let margin = Float(options.marginMM + (spacing.max() ?? 1) / 2)
         var removed = [UInt8](repeating: 0, count: grid.count)
         var faceCount = 0, earCount = 0, headCount = 0, removedHead = 0, touched = 0
         for i in removed.indices {
