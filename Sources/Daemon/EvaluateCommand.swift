@@ -27,23 +27,29 @@ struct EvaluateCommand: ParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
+    @Flag(help: "Also check against HD-BET's accurate mode (5 networks x 8 mirrorings: about 40 times slower).")
+    var accurateCheck = false
+
     func run() throws {
         let evaluation = try Evaluation(manifest: manifest)
         var options = DefaceOptions(modelFolder: models)
         options.mode = mode
         let defacer = try Defacer(options: options)
+        let accurate = accurateCheck ? try BrainExtractor(modelFolder: models, mode: .accurate) : nil
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         let filters = only?.split(separator: ",").map(String.init) ?? []
         var scores: [Evaluation.Score] = []
         for c in evaluation.cases where filters.isEmpty || filters.contains(where: { c.file.contains($0) }) {
-            let score = evaluation.run(c, defacer: defacer, workFolder: work)
+            let score = evaluation.run(c, defacer: defacer, workFolder: work, accurate: accurate)
             scores.append(score)
             if !json {
                 let parts = score.removedFraction.sorted { $0.key < $1.key }.map { String(format: "%@ %.0f%%", $0.key, 100 * $0.value) }
                 print(String(format: "%@ %-40@ %5.1f s  brain touched %@  %@", score.passed ? "PASS" : "MISS", score.name as NSString,
                              score.seconds, (score.brainVoxelsTouched.map(String.init) ?? "-") as NSString, parts.joined(separator: ", ") as NSString))
+                if let t = score.accurateBrainVoxelsTouched { print("     HD-BET accurate brain voxels touched: \(t)") }
                 if let e = score.error { print("     error: \(e)") }
                 for m in score.misses { print("     miss: \(m)") }
+                fflush(nil)  // one line per case as it finishes, also into a file
             }
         }
         if json {

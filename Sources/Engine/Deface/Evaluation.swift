@@ -19,6 +19,8 @@ public struct Evaluation: Sendable {
         /// Fraction of the tissue around each landmark that was removed.
         public var removedFraction: [String: Double] = [:]
         public var brainVoxelsTouched: Int?
+        /// Removed voxels inside HD-BET's accurate-mode brain mask (when asked for).
+        public var accurateBrainVoxelsTouched: Int?
         public var geometryKept = false
         public var dataTypeKept = false
         public var seconds = 0.0
@@ -42,7 +44,8 @@ public struct Evaluation: Sendable {
     }
 
     /// Defaces one case into `workFolder` and scores it.
-    public func run(_ c: Case, defacer: Defacer, workFolder: String) -> Score {
+    /// `accurate`, when given, also counts removed voxels inside its brain mask.
+    public func run(_ c: Case, defacer: Defacer, workFolder: String, accurate: BrainExtractor? = nil) -> Score {
         var score = Score(name: c.file)
         let input = folder + "/" + c.file
         let stem = workFolder + "/" + DefaceOutputs.stem(of: c.file)
@@ -83,6 +86,11 @@ public struct Evaluation: Sendable {
                 }
                 score.removedFraction[name] = total == 0 ? .nan : Double(gone) / Double(total)
             }
+            if let accurate {
+                let brain = accurate.extract(original)
+                let native = brain.reorientation.toNative(brain.mask)
+                score.accurateBrainVoxelsTouched = zip(native, removed).reduce(0) { $0 + ($1.0 != 0 && $1.1 != 0 ? 1 : 0) }
+            }
             if let ref = c.brain_reference {
                 let brain = try NiftiReader().read(folder + "/" + ref)
                 score.brainVoxelsTouched = zip(brain.storage, removed).reduce(0) { $0 + ($1.0 != 0 && $1.1 != 0 ? 1 : 0) }
@@ -101,6 +109,7 @@ public struct Evaluation: Sendable {
             }
         }
         if let t = score.brainVoxelsTouched, t > 0 { score.misses.append("\(t) reference brain voxels removed") }
+        if let t = score.accurateBrainVoxelsTouched, t > 0 { score.misses.append("\(t) voxels of HD-BET's accurate brain mask removed") }
         if !score.geometryKept { score.misses.append("output geometry differs from the input") }
         if !score.dataTypeKept { score.misses.append("output data type or scaling differs from the input") }
         return score
