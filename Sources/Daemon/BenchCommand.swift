@@ -25,6 +25,8 @@ struct BenchCommand: ParsableCommand {
         var convolutionShareOfSgemm: Double
         var hdbetFastSeconds: Double?
         var hdbetStages: [StageClock.Stage]?
+        var defaceSeconds: Double?
+        var gzipRoundTripSeconds: Double?
         var peakMemoryMiB: Double
         var scanDimensions: [Int]?
     }
@@ -55,6 +57,20 @@ struct BenchCommand: ParsableCommand {
             report.hdbetFastSeconds = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
             report.scanDimensions = volume.shape
             report.hdbetStages = mask.stages
+            // end to end: `defacer deface` beside the time to just read and write the same file
+            let folder = NSTemporaryDirectory() + "defacer-bench-\(getpid())"
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: folder) }
+            report.gzipRoundTripSeconds = EngineBenchmarks.bestTime(repeats: 3) {
+                let path = folder + "/roundtrip-\(UUID().uuidString).nii.gz"
+                _ = try? NiftiWriter(descrip: "bench").write(try! NiftiReader().read(scan), to: path)
+            }
+            let defacer = try Defacer(options: DefaceOptions(modelFolder: models))
+            report.defaceSeconds = EngineBenchmarks.bestTime(repeats: 1) {
+                let stem = folder + "/deface-\(UUID().uuidString)"
+                _ = try? defacer.deface(input: scan, outputs: DefaceOutputs(defaced: stem + "_defaced.nii.gz", faceMask: stem + "_mask.nii.gz",
+                                                                           qcPicture: stem + "_qc.png", report: stem + ".json"))
+            }
         }
         report.peakMemoryMiB = EngineBenchmarks.peakMemoryMiB()
         if json {
@@ -75,6 +91,9 @@ struct BenchCommand: ParsableCommand {
             for stage in report.hdbetStages ?? [] {
                 print(String(format: "  %-36@ %8.2f s", stage.name as NSString, stage.seconds))
             }
+        }
+        if let d = report.defaceSeconds, let g = report.gzipRoundTripSeconds {
+            print(String(format: "defacer deface end to end: %.2f s; read + write the same file: %.2f s (%.1fx)", d, g, d / g))
         }
         print(String(format: "peak memory                             %8.0f MiB", report.peakMemoryMiB))
     }
