@@ -3,47 +3,67 @@ import Dispatch
 
 /// A 3D convolution (PyTorch `Conv3d` semantics, weights `[out, in, kd, kh, kw]`), computed as
 /// a matrix product on OpenBLAS over im2col tiles, so scratch memory stays bounded whatever
-/// the volume size.
+/// the volume size. Kernel, stride and padding may differ per axis (nnU-Net's `[1, 3, 3]`
+/// kernels and `[1, 2, 2]` strides).
 public struct Conv3D: Sendable {
     public let inChannels: Int
     public let outChannels: Int
-    public let kernel: Int
-    public let stride: Int
-    public let padding: Int
-    /// `[out, in, k, k, k]`, row-major.
+    /// Kernel size per axis (depth, height, width).
+    public let kernelSize: [Int]
+    /// Stride per axis (depth, height, width).
+    public let strides: [Int]
+    /// Zero padding per axis (depth, height, width), on both sides.
+    public let paddings: [Int]
+    /// `[out, in, kd, kh, kw]`, row-major.
     public let weight: [Float]
     /// `[out]`, or nil for no bias.
     public let bias: [Float]?
 
+    /// The kernel size of a cubic kernel (the largest side otherwise).
+    public var kernel: Int { kernelSize.max()! }
+    /// The stride when it is the same on every axis (the largest otherwise).
+    public var stride: Int { strides.max()! }
+    /// The padding when it is the same on every axis (the largest otherwise).
+    public var padding: Int { paddings.max()! }
+
     /// Size of one worker's patch-matrix tile in floats (1 Mi floats = 4 MiB, cache-sized).
     public static let tileFloats = 1 << 20
 
+    /// A convolution with a cubic kernel and the same stride and padding on every axis.
     public init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
                 weight: [Float], bias: [Float]?) {
-        precondition(weight.count == outChannels * inChannels * kernel * kernel * kernel, "conv weight size")
+        self.init(inChannels: inChannels, outChannels: outChannels, kernel: [kernel, kernel, kernel],
+                  stride: [stride, stride, stride], padding: [padding, padding, padding], weight: weight, bias: bias)
+    }
+
+    /// A convolution whose kernel, stride and padding are given per axis (depth, height, width).
+    public init(inChannels: Int, outChannels: Int, kernel: [Int], stride: [Int] = [1, 1, 1], padding: [Int] = [0, 0, 0],
+                weight: [Float], bias: [Float]?) {
+        precondition(kernel.count == 3 && stride.count == 3 && padding.count == 3, "conv kernel, stride and padding need 3 axes")
+        precondition(kernel.allSatisfy { $0 >= 1 } && stride.allSatisfy { $0 >= 1 } && padding.allSatisfy { $0 >= 0 },
+                     "conv kernel, stride or padding out of range")
+        precondition(weight.count == outChannels * inChannels * kernel.reduce(1, *), "conv weight size")
         precondition(bias == nil || bias!.count == outChannels, "conv bias size")
         self.inChannels = inChannels
         self.outChannels = outChannels
-        self.kernel = kernel
-        self.stride = stride
-        self.padding = padding
+        self.kernelSize = kernel
+        self.strides = stride
+        self.paddings = padding
         self.weight = weight
         self.bias = bias
     }
 
-    func outputSize(_ n: Int) -> Int { (n + 2 * padding - kernel) / stride + 1 }
+    func outputSize(_ n: Int, axis: Int) -> Int { (n + 2 * paddings[axis] - kernelSize[axis]) / strides[axis] + 1 }
 
     /// Applies the convolution.
     public func callAsFunction(_ x: Tensor) -> Tensor {
         precondition(x.channels == inChannels, "conv expects \(inChannels) channels, got \(x.channels)")
-        let od = outputSize(x.depth), oh = outputSize(x.height), ow = outputSize(x.width)
+        let od = outputSize(x.depth, axis: 0), oh = outputSize(x.height, axis: 1), ow = outputSize(x.width, axis: 2)
         let n = od * oh * ow
         var out = [Float](repeating: 0, count: outChannels * n)
-        let k3 = kernel * kernel * kernel
-        let kRows = inChannels * k3
-        let plane = oh * ow
+        let kRows = inChannels * kernelSize.reduce(1, *)
 
-        if kernel == 1 && stride == 1 && padding == 0 {
+        if kernelSize == [1, 1, 1] && strides == [1, 1, 1] && paddings == [0, 0, 0] {
             x.data.withUnsafeBufferPointer { src in
                 weight.withUnsafeBufferPointer { w in
                     out.withUnsafeMutableBufferPointer { dst in
@@ -96,38 +116,41 @@ public struct Conv3D: Sendable {
         return Tensor(channels: outChannels, depth: od, height: oh, width: ow, data: out)
     }
 
-    /// Fills `col` (`[in*k^3, lines*ow]`) with the input patches of output lines
+    /// Fills `col` (`[in*kd*kh*kw, lines*ow]`) with the input patches of output lines
     /// `line0 ..< line0+lines` (line = z*oh + y); zero where the kernel hangs over the border.
     private func im2col(_ src: UnsafePointer<Float>, _ x: Tensor, into col: UnsafeMutablePointer<Float>,
                         line0: Int, lines: Int, oh: Int, ow: Int) {
-        let k = kernel, s = stride, p = padding
+        let (kd, kh, kw) = (kernelSize[0], kernelSize[1], kernelSize[2])
+        let (sz, sy, sx) = (strides[0], strides[1], strides[2])
+        let (pz, py, px) = (paddings[0], paddings[1], paddings[2])
         let (d, h, w) = (x.depth, x.height, x.width)
         let tileN = lines * ow
-        let rows = inChannels * k * k * k
+        let kVolume = kd * kh * kw
+        let rows = inChannels * kVolume
         for r in 0..<rows {
-            let ci = r / (k * k * k)
-            let kz = (r / (k * k)) % k, ky = (r / k) % k, kx = r % k
+            let ci = r / kVolume
+            let kz = (r / (kh * kw)) % kd, ky = (r / kw) % kh, kx = r % kw
             let rowPtr = col + r * tileN
             let channel = src + ci * d * h * w
-            let lo = s == 1 ? max(0, p - kx) : 0, hi = s == 1 ? max(lo, min(ow, w + p - kx)) : 0
+            let lo = sx == 1 ? max(0, px - kx) : 0, hi = sx == 1 ? max(lo, min(ow, w + px - kx)) : 0
             for l in 0..<lines {
                 let line = line0 + l
-                let iz = (line / oh) * s - p + kz
-                let iy = (line % oh) * s - p + ky
+                let iz = (line / oh) * sz - pz + kz
+                let iy = (line % oh) * sy - py + ky
                 let dst = rowPtr + l * ow
                 if iz < 0 || iz >= d || iy < 0 || iy >= h {
                     dst.update(repeating: 0, count: ow)
                     continue
                 }
                 let input = channel + (iz * h + iy) * w
-                if s == 1 {
-                    // input x = ox - p + kx, valid for ox in [lo, hi)
+                if sx == 1 {
+                    // input x = ox - px + kx, valid for ox in [lo, hi)
                     if lo > 0 { dst.update(repeating: 0, count: lo) }
-                    if hi > lo { (dst + lo).update(from: input + (lo - p + kx), count: hi - lo) }
+                    if hi > lo { (dst + lo).update(from: input + (lo - px + kx), count: hi - lo) }
                     if hi < ow { (dst + hi).update(repeating: 0, count: ow - hi) }
                 } else {
                     for ox in 0..<ow {
-                        let ix = ox * s - p + kx
+                        let ix = ox * sx - px + kx
                         dst[ox] = (ix >= 0 && ix < w) ? input[ix] : 0
                     }
                 }

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Element-wise and shape operations on ``Tensor``: leaky ReLU, residual add, channel
-/// concatenation, softmax over channels, mirroring.
+/// concatenation, softmax over channels, mirroring, axis permutation.
 public enum TensorOps {
     /// `max(x, slope * x)` for slope < 1.
     public static func leakyReLU(_ x: Tensor, slope: Float) -> Tensor {
@@ -77,6 +77,40 @@ public enum TensorOps {
             }
         }
         return y
+    }
+}
+
+extension TensorOps {
+    /// Permutes the spatial axes as numpy's `transpose` does: output axis `a` is input axis
+    /// `order[a]` (0 depth, 1 height, 2 width); channels stay first.
+    public static func permuteSpatial(_ x: Tensor, order: [Int]) -> Tensor {
+        precondition(order.sorted() == [0, 1, 2], "permuteSpatial: \(order) is not a permutation of 0, 1, 2")
+        if order == [0, 1, 2] { return x }
+        let inSize = [x.depth, x.height, x.width]
+        let inStride = [x.height * x.width, x.width, 1]
+        let outSize = order.map { inSize[$0] }
+        let s = order.map { inStride[$0] }
+        var out = [Float](repeating: 0, count: x.data.count)
+        let n = x.spatialCount
+        x.data.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                var o = 0
+                for c in 0..<x.channels {
+                    let base = c * n
+                    for a in 0..<outSize[0] {
+                        for b in 0..<outSize[1] {
+                            var i = base + a * s[0] + b * s[1]
+                            for _ in 0..<outSize[2] {
+                                dst[o] = src[i]
+                                o += 1
+                                i += s[2]
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return Tensor(channels: x.channels, depth: outSize[0], height: outSize[1], width: outSize[2], data: out)
     }
 }
 
