@@ -60,10 +60,10 @@ struct DefaceTests {
     @Test func aSlabAboveTheEyesPassesWithNothingOfTheFaceRemoved() throws {
         let folder = TestData.temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        // Colin27 from 10 mm above the eyes upwards (z >= -15 mm)
+        // Colin27 from above the eyes and brows upwards (z >= +5 mm)
         var volume = try NiftiReader().read(TestData.real("ch2.nii.gz"))
         let (nx, ny, nz) = (volume.shape[0], volume.shape[1], volume.shape[2])
-        let first = 56  // z = -71 + 56 = -15 mm
+        let first = 76  // z = -71 + 76 = +5 mm
         var slab = [UInt8]()
         for k in first..<nz { slab += volume.storage[(k * nx * ny)..<((k + 1) * nx * ny)] }
         volume.storage = slab
