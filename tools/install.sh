@@ -42,6 +42,7 @@ config="$DESTDIR/etc/defacer/defacer.toml"
 [ -e "$config" ] && config="$config.new"
 sed "s|^# models = .*|models = \"$models\"|" etc/defacer.toml > "$config"
 chmod 0644 "$config"
+command -v dcm2niix >/dev/null || echo "install: dcm2niix is not installed: apt-get install dcm2niix (inboxes that take DICOM folders need it; the service does not start without it unless every inbox has dicom = false)" >&2
 echo "install: $PREFIX/bin/defacer, $models, /etc/systemd/system/defacer.service, /etc/sysusers.d and /etc/tmpfiles.d/defacer.conf, ${config#$DESTDIR}"
 
 if [ -z "$DESTDIR" ]; then

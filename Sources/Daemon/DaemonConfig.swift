@@ -26,6 +26,8 @@ struct DaemonConfig: Sendable, Equatable {
     var retrySeconds = 60.0
     /// Write failures tolerated before the scan goes to `failed`.
     var writeRetries = 5
+    /// How dropped DICOM folders are settled and converted.
+    var dicom = DicomSettings()
     /// The inboxes, in file order.
     var inboxes: [InboxConfig] = []
     /// The file this was read from (absolute).
@@ -96,4 +98,13 @@ struct InboxConfig: Sendable, Equatable {
     var archive: String?
     var watch: WatchMode = .auto
     var defacing: DefacingSettings
+    /// Folders dropped here are taken as DICOM series or studies (converted with dcm2niix).
+    var acceptsDicom = true
+
+    /// Whether `name` in this inbox is one of the inbox's own folders (work, outbox...), which
+    /// are never taken as dropped folders.
+    func isOwnFolder(_ name: String) -> Bool {
+        let path = self.path + "/" + name
+        return [outbox, failed, work, archive].contains(path)
+    }
 }

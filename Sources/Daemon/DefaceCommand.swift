@@ -11,13 +11,20 @@ struct DefaceCommand: ParsableCommand {
         Writes beside the input, unless told otherwise: <name>_defaced.nii.gz (same data type and \
         geometry), <name>_face_mask.nii.gz (1 = removed), <name>_qc.png and <name>_deface.json. \
         Exits non-zero, writing no defaced file, when the scan cannot be defaced with confidence.
+
+        INPUT may also be a folder of DICOM files (one series, or a whole study): it is \
+        converted with dcm2niix (anonymised sidecars), and every series is defaced into \
+        --output (default FOLDER_defaced/): <series>_defaced.nii.gz, <series>_face_mask.nii.gz, \
+        <series>_qc.png, <series>_deface.json, the sidecar <series>_defaced.json, and \
+        conversion.json. Series that are not head scans (localisers, scouts) are reported and \
+        skipped; the exit status is then non-zero.
         """
     )
 
-    @Argument(help: "A NIfTI head scan (.nii, .nii.gz, .hdr/.img), 3D or 4D.")
+    @Argument(help: "A NIfTI head scan (.nii, .nii.gz, .hdr/.img), 3D or 4D, or a folder of DICOM files.")
     var input: String
 
-    @Option(help: "The defaced scan.")
+    @Option(help: "The defaced scan (for a DICOM folder: the folder that receives every series).")
     var output: String?
 
     @Option(help: "The removed region (uint8 NIfTI, 1 = removed).")
@@ -44,11 +51,29 @@ struct DefaceCommand: ParsableCommand {
     @Option(help: "Folder of the converted HD-BET model.")
     var models = ModelLocation.defaultHDBET
 
+    @Option(help: "The DICOM converter (a DICOM folder only): a program on PATH or a path.")
+    var dcm2niix = "dcm2niix"
+
+    @Flag(help: "Keep acquisition dates and times in the sidecars (a DICOM folder only).")
+    var keepAcquisitionTimes = false
+
+    @Flag(help: "Also write each series' brain mask (a DICOM folder only).")
+    var brainMaskOutputs = false
+
     func validate() throws {
         guard margin >= 0, margin <= 20 else { throw ValidationError("--margin must be between 0 and 20 mm") }
     }
 
     func run() throws {
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: input, isDirectory: &isFolder), isFolder.boolValue {
+            var options = DefaceOptions(modelFolder: models)
+            options.mode = mode
+            options.marginMM = margin
+            options.removeEars = !keepEars
+            try runDicom(options: options)
+            return
+        }
         var outputs = DefaceOutputs.beside(input)
         if let output { outputs.defaced = output }
         if let mask { outputs.faceMask = mask }

@@ -20,6 +20,10 @@ final class DropFolderService: @unchecked Sendable {
         var parse = Parse.unchecked
         var state = State.settling
         var settledAt: Double?
+        /// A folder taken as a DICOM series or study (settled by `folder` snapshots).
+        var isDicom = false
+        var folder: FolderSnapshot?
+        var lastWalk = 0.0
     }
 
     struct QueueItem {
@@ -164,8 +168,11 @@ final class DropFolderService: @unchecked Sendable {
         inboxes[inbox.path] = state
         if !state.polling { setWatch(inbox.path) }
         state = inboxes[inbox.path]!
-        log.log(.watching, "inbox \(inbox.name): \(how); outbox \(inbox.outbox), failed \(inbox.failed)",
-                [("INBOX", inbox.name), ("WATCH", state.polling ? "poll" : "inotify")])
+        let dicom = inbox.acceptsDicom
+            ? "NIfTI files and DICOM folders (complete after \(fmtSeconds(config.dicom.settleSeconds)) s without change, or at once with a \(DicomSettings.completeMarker) file)"
+            : "NIfTI files only"
+        log.log(.watching, "inbox \(inbox.name): \(how); \(dicom); outbox \(inbox.outbox), failed \(inbox.failed)",
+                [("INBOX", inbox.name), ("WATCH", state.polling ? "poll" : "inotify"), ("DICOM", inbox.acceptsDicom ? "yes" : "no")])
         recoverWork(inbox)
         rescan(inbox.path)
     }
@@ -182,6 +189,8 @@ final class DropFolderService: @unchecked Sendable {
         }
         inboxes[path] = state
     }
+
+    private func fmtSeconds(_ s: Double) -> String { s == s.rounded() ? String(Int(s)) : String(s) }
 
     /// statfs magic numbers of file systems whose changes on other machines inotify cannot see.
     static let networkFileSystems: [Int64: String] = [
@@ -252,7 +261,9 @@ final class DropFolderService: @unchecked Sendable {
     @discardableResult
     private func note(inbox: String, name: String) -> Bool {
         let key = inbox + "/" + name
-        guard let entry = DropEntry(path: key), DropNames.isCandidate(name, kind: entry.kind) else { return false }
+        guard let entry = DropEntry(path: key) else { return false }
+        let isDicom = entry.kind == .directory && isDicomFolder(inbox: inbox, name: name)
+        guard isDicom || DropNames.isCandidate(name, kind: entry.kind) else { return false }
         let now = monotonicSeconds()
         if var c = candidates[key] {
             if c.state == .settling && c.entry != entry {
@@ -270,8 +281,36 @@ final class DropFolderService: @unchecked Sendable {
             }
             return false
         }
-        candidates[key] = Candidate(inbox: inbox, name: name, entry: entry, lastChange: now)
+        candidates[key] = Candidate(inbox: inbox, name: name, entry: entry, lastChange: now, isDicom: isDicom)
         return true
+    }
+
+    /// Whether a folder in an inbox is taken as DICOM: the inbox takes DICOM, the name is not
+    /// hidden, partial or named like a NIfTI file, and it is not one of the inbox's own folders.
+    private func isDicomFolder(inbox: String, name: String) -> Bool {
+        guard let config = inboxes[inbox]?.config, config.acceptsDicom else { return false }
+        return !DropNames.isIgnored(name) && !NiftiReader.hasNiftiExtension(name) && !config.isOwnFolder(name)
+    }
+
+    /// A DICOM folder is complete when its snapshot has not changed for `dicom_settle_seconds`
+    /// (it is walked every tenth of that, at most every 5 s), or at once when it holds the
+    /// marker file. An empty folder waits.
+    private func settleFolder(_ key: String, now: Double) {
+        guard var c = candidates[key] else { return }
+        let settle = config.dicom.settleSeconds
+        if c.folder != nil && now - c.lastWalk < min(5, max(0.1, settle / 10)) { return }
+        c.lastWalk = now
+        guard let snapshot = FolderSnapshot(path: key) else {
+            candidates[key] = nil
+            return
+        }
+        if snapshot != c.folder {
+            c.folder = snapshot
+            c.lastChange = now
+        }
+        candidates[key] = c
+        guard snapshot.files > 0 else { return }
+        if snapshot.hasMarker || now - c.lastChange >= settle { enqueue(key, now: now) }
     }
 
     private func rescanAll(reason: String) {
@@ -316,6 +355,10 @@ final class DropFolderService: @unchecked Sendable {
         lastTick = now
         let settle = config.settleSeconds
         for (key, var c) in candidates where c.state == .settling {
+            if c.isDicom {
+                settleFolder(key, now: now)
+                continue
+            }
             guard let entry = DropEntry(path: key) else {
                 candidates[key] = nil
                 continue
@@ -421,7 +464,7 @@ final class DropFolderService: @unchecked Sendable {
             }
             guard let processor = processors[inbox.config.defacing.engineKey] else { continue }
             let context = JobContext(inbox: inbox.config, processor: processor, crashLimit: config.crashLimit,
-                                     writeRetries: config.writeRetries, log: log)
+                                     writeRetries: config.writeRetries, log: log, dicom: config.dicom)
             let job = ScanJob(context: context)
             let number = nextJob
             nextJob += 1
@@ -439,8 +482,10 @@ final class DropFolderService: @unchecked Sendable {
                         fields(inbox: inbox.config, name: name) + [("RUNNING", "\(running.count)"),
                                                                    ("QUEUE_WAIT_MS", "\(Int(waited * 1000))")])
                 let settledAt = c.settledAt ?? now
+                let folder = c.isDicom ? c.folder : nil
                 workers.async { [self] in
-                    var outcome = job.runFresh(name: name, settled: settled)
+                    var outcome = folder.map { DicomJob(context: context).runFresh(name: name, settled: $0) }
+                        ?? job.runFresh(name: name, settled: settled)
                     outcome.settledAt = settledAt
                     let finished = outcome
                     loop.async { self.jobEnded(number, finished) }
@@ -477,9 +522,21 @@ final class DropFolderService: @unchecked Sendable {
             if let v = outcome.voxelsRemoved { f.append(("VOXELS_REMOVED", "\(v)")) }
             if let d = outcome.engineStartedAt, let s = outcome.settledAt { f.append(("START_DELAY_MS", String(format: "%.1f", (d - s) * 1000))) }
             if !outcome.warnings.isEmpty { f.append(("WARNINGS", outcome.warnings.joined(separator: "; "))) }
-            log.log(.done, "\(scan) from inbox \(label) defaced; results in the outbox", f)
+            guard let series = outcome.seriesDefaced else {
+                log.log(.done, "\(scan) from inbox \(label) defaced; results in the outbox", f)
+                break
+            }
+            let notDefaced = outcome.seriesNotDefaced ?? 0
+            f += [("KIND", "dicom"), ("SERIES_DEFACED", "\(series)"), ("SERIES_NOT_DEFACED", "\(notDefaced)")]
+            log.log(.done, "\(scan) (DICOM folder) from inbox \(label): \(series) series defaced; results in the outbox", f)
+            if notDefaced > 0 {
+                failedCount += 1
+                let partial = f.map { $0.0 == "RESULT" ? ("RESULT", "partial") : $0 }
+                log.log(.failed, "\(scan) (DICOM folder) from inbox \(label): \(outcome.reason ?? "")", partial + [("REASON", outcome.reason ?? "")])
+            }
         case .failed, .quarantined:
             failedCount += 1
+            if outcome.seriesDefaced != nil { f.append(("KIND", "dicom")) }
             f.append(("REASON", outcome.reason ?? ""))
             log.log(outcome.result == .failed ? .failed : .quarantined,
                     "\(scan) from inbox \(label) moved to failed: \(outcome.reason ?? "")", f)

@@ -18,6 +18,12 @@ struct JobRecord: Codable, Sendable, Equatable {
         case failing
     }
 
+    /// What was dropped: a NIfTI file, or a folder of DICOM files.
+    enum Source: String, Codable, Sendable {
+        case nifti
+        case dicom
+    }
+
     /// One rename still to do: from a name in the job folder to an absolute path.
     struct Move: Codable, Sendable, Equatable {
         var from: String
@@ -41,6 +47,8 @@ struct JobRecord: Codable, Sendable, Equatable {
     var moves: [Move] = []
     /// After the moves: remove the original, or move it to this path.
     var archiveTo: String?
+    /// `dicom` for a dropped folder (`claimedName` is then the folder); nil or `nifti` for a file.
+    var source: Source?
 
     static let fileName = "job.json"
 

@@ -31,8 +31,14 @@ struct RunCommand: ParsableCommand {
         do { settings = try ConfigLoader.load(config) } catch {
             throw CommandFailure(message: "not starting: \(error)")
         }
-        eventLog.log(.started, "defacer \(DefacerVersion.string) starting with \(settings.sourcePath)",
-                     [("CONFIG", settings.sourcePath), ("VERSION", DefacerVersion.string)])
+        var fields = [("CONFIG", settings.sourcePath), ("VERSION", DefacerVersion.string)]
+        var dicom = ""
+        if settings.inboxes.contains(where: \.acceptsDicom), let converter = settings.dicom.dcm2niix {
+            let version = converter.version() ?? "(version unknown)"
+            dicom = "; DICOM folders are converted by dcm2niix \(version) (\(converter.executable))"
+            fields += [("DCM2NIIX", converter.executable), ("DCM2NIIX_VERSION", version)]
+        }
+        eventLog.log(.started, "defacer \(DefacerVersion.string) starting with \(settings.sourcePath)\(dicom)", fields)
         let processors: [String: Defacer]
         do { processors = try DropFolderService.loadProcessors(for: settings, models: settings.models) } catch {
             throw CommandFailure(message: "not starting: the models cannot be loaded: \(error)")

@@ -18,6 +18,8 @@ struct JobContext: Sendable {
     var crashLimit: Int
     var writeRetries: Int
     var log: EventLog
+    /// How DICOM folders are converted.
+    var dicom = DicomSettings()
 }
 
 /// How a job ended.
@@ -50,6 +52,9 @@ struct JobOutcome: Sendable {
     /// (CLOCK_MONOTONIC seconds): the service's own overhead is the difference.
     var settledAt: Double?
     var engineStartedAt: Double?
+    /// For a DICOM folder: the series defaced, and those that were not (moved to failed).
+    var seriesDefaced: Int?
+    var seriesNotDefaced: Int?
 }
 
 /// One scan through claim, defacing and publishing; runs on a worker thread. Every step is
@@ -111,6 +116,9 @@ struct ScanJob: Sendable {
         let dir = folder(of: scanID)
         guard let record = JobRecord.read(folder: dir) else {
             return JobOutcome(result: .stuck, scanID: scanID, originalName: "?", reason: "its job record is missing or damaged")
+        }
+        if record.source == .dicom, record.phase == .claiming || record.phase == .processing {
+            return DicomJob(context: context).attempt(record)
         }
         switch record.phase {
         case .publishing, .failing: return finish(record)
@@ -262,6 +270,8 @@ struct ScanJob: Sendable {
                         if access(target, F_OK) == 0 { break }
                     }
                     try? DurableWrite.fsyncFolder(DurableFile.directory(of: archiveTo))
+                } else if DropEntry(path: original)?.kind == .directory {
+                    DurableWrite.removeTree(original)  // a DICOM folder
                 } else {
                     unlink(original)
                 }
@@ -323,7 +333,7 @@ struct ScanJob: Sendable {
             let where_ = resolved.hasPrefix(inbox + "/") ? "to another name in the inbox" : "outside the inbox"
             return "this is a symbolic link pointing \(where_); defacer takes only regular files, so that a drop folder can never be used to read files elsewhere: copy the scan itself into the inbox"
         case .directory:
-            return "this is a folder named like a scan; drop the scan file itself (subfolders are not taken)"
+            return "this is a folder named like a NIfTI scan; drop the scan file itself (folders are taken as DICOM series only when their name does not end in .nii or .nii.gz)"
         case .fifo:
             return "this is a named pipe (FIFO), not a file"
         case .other:
@@ -333,7 +343,7 @@ struct ScanJob: Sendable {
             if [".hdr", ".img", ".hdr.gz", ".img.gz"].contains(where: { name.hasSuffix($0) }) {
                 return "ANALYZE/NIfTI pairs (.hdr + .img) cannot be taken from a drop folder, because the two files arrive separately: convert the pair to one .nii.gz file, or deface it with `defacer deface`"
             }
-            return "the file name must end in .nii or .nii.gz (DICOM and other formats: convert to NIfTI first)"
+            return "the file name must end in .nii or .nii.gz (DICOM: drop the whole series or study as a folder; other formats: convert to NIfTI first)"
         }
         return nil
     }

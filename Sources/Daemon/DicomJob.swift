@@ -1,0 +1,234 @@
+import CLinux
+import Engine
+import Foundation
+import Glibc
+
+/// One dropped DICOM folder through claim, conversion, defacing and publishing; runs on a
+/// worker thread. The same durable steps as `ScanJob` (job record first, claim by rename,
+/// attempt counted before the work, moves recorded before they are done), with a folder:
+///
+/// - the whole folder is renamed into `work/<scan id>/<scan id>.dicom`, so files that arrive
+///   later under the same name start a new job instead of joining this one;
+/// - the defaced series are published as one folder (`outbox/<name>/`, one rename: when it
+///   appears, it is complete); its name is the dropped folder's unless that contains an
+///   identifying value from the headers (then the scan id);
+/// - the files of series that were not defaced go to `failed/<name>/` (their original
+///   relative paths) with `<name>.reason.json`; the rest of the original is removed, or moved
+///   to the archive; when nothing was defaced the whole folder goes to `failed`.
+struct DicomJob: Sendable {
+    let context: JobContext
+
+    var inbox: InboxConfig { context.inbox }
+    private var scanJob: ScanJob { ScanJob(context: context) }
+
+    /// Claims the folder `name` from the inbox (unless it changed since it settled) and defaces it.
+    func runFresh(name: String, settled: FolderSnapshot) -> JobOutcome {
+        let source = inbox.path + "/" + name
+        guard DropEntry(path: source)?.kind == .directory else { return JobOutcome(result: .vanished, originalName: name) }
+        if !settled.hasMarker && FolderSnapshot(path: source) != settled {
+            return JobOutcome(result: .changed, originalName: name)
+        }
+        let scanID = ScanJob.makeScanID()
+        let dir = scanJob.folder(of: scanID)
+        var record = JobRecord(scanID: scanID, inbox: inbox.path, originalName: name, claimedName: scanID + ".dicom",
+                               phase: .claiming, claimedAt: EventLog.timestamp())
+        record.source = .dicom
+        do {
+            guard mkdir(dir, 0o750) == 0 else { throw SystemError("mkdir", path: dir, errno: errno) }
+            try record.write(folder: dir)
+            try DurableWrite.fsyncFolder(inbox.work)
+        } catch {
+            DurableWrite.removeTree(dir)
+            return JobOutcome(result: .stuck, scanID: scanID, originalName: name, reason: "cannot claim: \(error)")
+        }
+        if dfc_rename_noreplace(source, dir + "/" + record.claimedName) != 0 {
+            let e = errno
+            DurableWrite.removeTree(dir)
+            if e == ENOENT { return JobOutcome(result: .vanished, originalName: name) }
+            return JobOutcome(result: .stuck, scanID: scanID, originalName: name,
+                              reason: "cannot move the folder into the work folder: \(String(cString: strerror(e)))")
+        }
+        try? DurableWrite.fsyncFolder(dir)
+        try? DurableWrite.fsyncFolder(inbox.path)
+        record.phase = .processing
+        return attempt(record)
+    }
+
+    // MARK: converting and defacing
+
+    func attempt(_ recordIn: JobRecord) -> JobOutcome {
+        var record = recordIn
+        let dir = scanJob.folder(of: record.scanID)
+        let claimed = dir + "/" + record.claimedName
+        guard DropEntry(path: claimed)?.kind == .directory else {
+            DurableWrite.removeTree(dir)
+            return JobOutcome(result: .vanished, scanID: record.scanID, originalName: record.originalName,
+                              reason: "the claimed folder is no longer in the work folder")
+        }
+        if record.attempts >= context.crashLimit {
+            return failWhole(record, nil, reason: "converting or defacing this folder stopped the service \(record.attempts) times (a crash, a kill or a power cut); it was set aside so that it cannot stop the service again",
+                             code: "crashedService", result: .quarantined)
+        }
+        record.attempts += 1
+        record.phase = .processing
+        for sub in ["out", "convert", "failed-part"] { DurableWrite.removeTree(dir + "/" + sub) }
+        do { try record.write(folder: dir) } catch {
+            return JobOutcome(result: .stuck, scanID: record.scanID, originalName: record.originalName,
+                              reason: "cannot record the attempt: \(error)", attempts: record.attempts)
+        }
+        let pipeline = DicomStudyDefacer(settings: context.dicom, processor: context.processor, outputs: inbox.defacing.outputs)
+        let engineStartedAt = monotonicSeconds()
+        let result = pipeline.run(folder: claimed, work: dir + "/convert", output: dir + "/out",
+                                  context: .init(scanID: record.scanID, attempts: record.attempts, claimedAt: record.claimedAt))
+        DurableWrite.removeTree(dir + "/convert")
+        if let failure = result.failure {
+            DurableWrite.removeTree(dir + "/out")
+            guard failure.retry else { return failWhole(record, result, reason: failure.reason, code: failure.code) }
+            // not the folder's fault: try again later, and do not count it as a crash
+            record.attempts -= 1
+            record.writeFailures += 1
+            if record.writeFailures > context.writeRetries {
+                return failWhole(record, result, reason: "tried \(record.writeFailures) times: \(failure.reason)", code: failure.code)
+            }
+            try? record.write(folder: dir)
+            return JobOutcome(result: .retry, scanID: record.scanID, originalName: record.originalName,
+                              reason: failure.reason, attempts: record.attempts)
+        }
+        guard result.defacedCount > 0 else {
+            DurableWrite.removeTree(dir + "/out")
+            return failWhole(record, result, reason: "no series could be defaced: " + Self.seriesReasons(result), code: "noSeriesDefaced")
+        }
+        var outcome = publish(record, result)
+        outcome.engineStartedAt = engineStartedAt
+        return outcome
+    }
+
+    /// `series 1: reason; series 4: reason` for the series that were not defaced (our own
+    /// words and the engine's, never a header value).
+    static func seriesReasons(_ result: DicomStudyDefacer.Result) -> String {
+        result.series.enumerated().filter { !$0.element.defaced }.map { index, s in
+            "series \(s.number.map(String.init) ?? "#\(index + 1)"): \(s.failure ?? "")"
+        }.joined(separator: "; ")
+    }
+
+    // MARK: results out
+
+    private func publish(_ recordIn: JobRecord, _ result: DicomStudyDefacer.Result) -> JobOutcome {
+        var record = recordIn
+        let dir = scanJob.folder(of: record.scanID)
+        let outName = SeriesNaming.folderName(record.originalName, identifiers: result.identifiers, scanID: record.scanID)
+        var moves: [JobRecord.Move] = []
+        let notDefaced = result.series.filter { !$0.defaced }
+        var failedName: String?
+        do {
+            if !notDefaced.isEmpty {
+                // the files of the series that were not defaced leave the original for failed/
+                let part = dir + "/failed-part"
+                guard mkdir(part, 0o750) == 0 else { throw SystemError("mkdir", path: part, errno: errno) }
+                for series in notDefaced {
+                    for file in series.files {
+                        try Self.makeParents(of: file, under: part)
+                        moves.append(JobRecord.Move(from: record.claimedName + "/" + file, to: part + "/" + file))
+                    }
+                }
+                let name = ScanJob.freeName(record.originalName, in: inbox.failed, also: [".reason.json"])
+                failedName = name
+                let reason = "\(notDefaced.count) of \(result.series.count) series not defaced: " + Self.seriesReasons(result)
+                let reasonName = record.scanID + ".reason.json"
+                try DurableWrite.write(reasonJSON(record, result, reason: reason, code: "seriesNotDefaced", storedAs: name, outbox: outName),
+                                       to: dir + "/" + reasonName, replacing: true)
+                moves.append(JobRecord.Move(from: "out", to: inbox.outbox + "/" + ScanJob.freeName(outName, in: inbox.outbox, also: [])))
+                moves.append(JobRecord.Move(from: "failed-part", to: inbox.failed + "/" + name))
+                moves.append(JobRecord.Move(from: reasonName, to: inbox.failed + "/" + name + ".reason.json"))
+            } else {
+                moves.append(JobRecord.Move(from: "out", to: inbox.outbox + "/" + ScanJob.freeName(outName, in: inbox.outbox, also: [])))
+            }
+            if let archive = inbox.archive {
+                record.archiveTo = archive + "/" + ScanJob.freeName(record.originalName, in: archive, also: [])
+            }
+            record.moves = moves
+            record.phase = .publishing
+            try record.write(folder: dir)
+        } catch {
+            DurableWrite.removeTree(dir + "/failed-part")
+            return JobOutcome(result: .stuck, scanID: record.scanID, originalName: record.originalName,
+                              reason: "cannot record the outputs: \(error)", attempts: record.attempts)
+        }
+        var outcome = scanJob.finish(record)
+        outcome.voxelsRemoved = result.series.reduce(0) { $0 + $1.voxelsRemoved }
+        outcome.warnings = result.series.flatMap(\.warnings)
+        outcome.seriesDefaced = result.defacedCount
+        outcome.seriesNotDefaced = notDefaced.count
+        if failedName != nil, outcome.result == .done {
+            outcome.reason = "\(notDefaced.count) of \(result.series.count) series not defaced (moved to failed): " + Self.seriesReasons(result)
+        }
+        return outcome
+    }
+
+    /// Moves the whole folder and `<name>.reason.json` to the failed folder.
+    func failWhole(_ recordIn: JobRecord, _ result: DicomStudyDefacer.Result?, reason: String, code: String,
+                   result kind: JobOutcome.Result = .failed) -> JobOutcome {
+        var record = recordIn
+        let dir = scanJob.folder(of: record.scanID)
+        for sub in ["out", "convert", "failed-part"] { DurableWrite.removeTree(dir + "/" + sub) }
+        let name = ScanJob.freeName(record.originalName, in: inbox.failed, also: [".reason.json"])
+        let reasonName = record.scanID + ".reason.json"
+        do {
+            try DurableWrite.write(reasonJSON(record, result, reason: reason, code: code, storedAs: name, outbox: nil),
+                                   to: dir + "/" + reasonName, replacing: true)
+            record.phase = .failing
+            record.moves = [JobRecord.Move(from: record.claimedName, to: inbox.failed + "/" + name),
+                            JobRecord.Move(from: reasonName, to: inbox.failed + "/" + name + ".reason.json")]
+            try record.write(folder: dir)
+        } catch {
+            return JobOutcome(result: .stuck, scanID: record.scanID, originalName: record.originalName,
+                              reason: "cannot record the failure: \(error)", attempts: record.attempts)
+        }
+        var outcome = scanJob.finish(record)
+        if outcome.result == .failed {
+            outcome.result = kind
+            outcome.reason = reason
+            outcome.seriesDefaced = 0
+            outcome.seriesNotDefaced = result?.series.count
+        }
+        return outcome
+    }
+
+    /// `<name>.reason.json` in the failed folder (beside the DICOM files, which identify the
+    /// patient anyway): the error, each series and what became of it, the broken files, and
+    /// the converter's messages.
+    private func reasonJSON(_ record: JobRecord, _ result: DicomStudyDefacer.Result?, reason: String, code: String,
+                            storedAs: String, outbox: String?) -> Data {
+        var json: [String: Any] = [
+            "file": record.originalName, "scanId": record.scanID, "inbox": inbox.name, "error": reason, "code": code,
+            "attempts": record.attempts, "defacerVersion": DefacerVersion.string, "failedAt": EventLog.timestamp(),
+            "claimedAt": record.claimedAt, "kind": "DICOM folder",
+        ]
+        if storedAs != record.originalName { json["storedAs"] = storedAs }
+        if let outbox { json["outbox"] = outbox }
+        if let result {
+            json["files"] = result.fileCount
+            json["series"] = result.series.map { s -> [String: Any] in
+                var entry: [String: Any] = ["name": s.name, "result": s.defaced ? "defaced" : "not defaced", "dicomFiles": s.files.count]
+                if !s.defaced { entry["files"] = s.files }
+                if let number = s.number { entry["seriesNumber"] = number }
+                if let reason = s.failure { entry["reason"] = reason }
+                return entry
+            }
+            if let failure = result.failure, !failure.brokenFiles.isEmpty {
+                json["brokenFiles"] = failure.brokenFiles.map { ["path": $0.path, "reason": $0.reason] }
+            }
+            if !result.converterLog.isEmpty { json["converterLog"] = String(result.converterLog.suffix(16_384)) }
+        }
+        return (try? JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])) ?? Data()
+    }
+
+    /// Creates the folders above `relative` inside `root`.
+    static func makeParents(of relative: String, under root: String) throws(SystemError) {
+        var path = root
+        for part in relative.split(separator: "/").dropLast() {
+            path += "/" + part
+            if mkdir(path, 0o750) != 0 && errno != EEXIST { throw SystemError("mkdir", path: path, errno: errno) }
+        }
+    }
+}
