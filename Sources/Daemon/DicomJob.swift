@@ -29,28 +29,10 @@ struct DicomJob: Sendable {
             return JobOutcome(result: .changed, originalName: name)
         }
         let scanID = ScanJob.makeScanID()
-        let dir = scanJob.folder(of: scanID)
         var record = JobRecord(scanID: scanID, inbox: inbox.path, originalName: name, claimedName: scanID + ".dicom",
                                phase: .claiming, claimedAt: EventLog.timestamp())
         record.source = .dicom
-        do {
-            guard mkdir(dir, 0o750) == 0 else { throw SystemError("mkdir", path: dir, errno: errno) }
-            try record.write(folder: dir)
-            try DurableWrite.fsyncFolder(inbox.work)
-        } catch {
-            DurableWrite.removeTree(dir)
-            return JobOutcome(result: .stuck, scanID: scanID, originalName: name, reason: "cannot claim: \(error)")
-        }
-        if dfc_rename_noreplace(source, dir + "/" + record.claimedName) != 0 {
-            let e = errno
-            DurableWrite.removeTree(dir)
-            if e == ENOENT { return JobOutcome(result: .vanished, originalName: name) }
-            return JobOutcome(result: .stuck, scanID: scanID, originalName: name,
-                              reason: "cannot move the folder into the work folder: \(String(cString: strerror(e)))")
-        }
-        try? DurableWrite.fsyncFolder(dir)
-        try? DurableWrite.fsyncFolder(inbox.path)
-        record.phase = .processing
+        if let failure = scanJob.claim(source, record: &record, what: "folder") { return failure }
         return attempt(record)
     }
 

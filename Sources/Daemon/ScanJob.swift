@@ -86,29 +86,38 @@ struct ScanJob: Sendable {
         guard let now = DropEntry(path: source) else { return JobOutcome(result: .vanished, originalName: name) }
         guard now == settled else { return JobOutcome(result: .changed, originalName: name) }
         let scanID = Self.makeScanID()
-        let dir = folder(of: scanID)
         let ext = DropNames.scanExtension(of: name) ?? ""
         var record = JobRecord(scanID: scanID, inbox: inbox.path, originalName: name, claimedName: scanID + ext,
                                phase: .claiming, claimedAt: EventLog.timestamp())
+        if let failure = claim(source, record: &record, what: "scan") { return failure }
+        return attempt(record)
+    }
+
+    /// The claim a dropped scan and a dropped DICOM folder both go through: the job record is
+    /// written and fsynced first, then `source` is renamed into the job's work folder without
+    /// replacing anything, and both folders are fsynced. Returns nil once claimed (the record
+    /// then says `processing`), else the outcome (`what` names the thing in messages).
+    func claim(_ source: String, record: inout JobRecord, what: String) -> JobOutcome? {
+        let dir = folder(of: record.scanID)
         do {
             guard mkdir(dir, 0o750) == 0 else { throw SystemError("mkdir", path: dir, errno: errno) }
             try record.write(folder: dir)
             try DurableWrite.fsyncFolder(inbox.work)
         } catch {
             DurableWrite.removeTree(dir)
-            return JobOutcome(result: .stuck, scanID: scanID, originalName: name, reason: "cannot claim: \(error)")
+            return JobOutcome(result: .stuck, scanID: record.scanID, originalName: record.originalName, reason: "cannot claim: \(error)")
         }
         if dfc_rename_noreplace(source, dir + "/" + record.claimedName) != 0 {
             let e = errno
             DurableWrite.removeTree(dir)
-            if e == ENOENT { return JobOutcome(result: .vanished, originalName: name) }
-            return JobOutcome(result: .stuck, scanID: scanID, originalName: name,
-                              reason: "cannot move the scan into the work folder: \(String(cString: strerror(e)))")
+            if e == ENOENT { return JobOutcome(result: .vanished, originalName: record.originalName) }
+            return JobOutcome(result: .stuck, scanID: record.scanID, originalName: record.originalName,
+                              reason: "cannot move the \(what) into the work folder: \(String(cString: strerror(e)))")
         }
         try? DurableWrite.fsyncFolder(dir)
         try? DurableWrite.fsyncFolder(inbox.path)
         record.phase = .processing
-        return attempt(record)
+        return nil
     }
 
     /// Continues a scan found in the work folder (after a restart or a write failure).
