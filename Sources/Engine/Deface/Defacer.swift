@@ -136,7 +136,6 @@ public struct Defacer: Sendable {
         }
         clock.lap("face and ears")
         let voxelML = spacing.reduce(1, *) / 1000
-        let removedCount = removed.reduce(0) { $0 + Int($1) }
         if Double(removedHead) > 0.5 * Double(headCount) {
             throw DefaceError(.implausibleFace, path: input, reason: String(
                 format: "the region to remove would be %.0f%% of the head, far more than a face: the head or brain was not found correctly",
@@ -145,8 +144,12 @@ public struct Defacer: Sendable {
         var warnings: [String] = []
         let faceInView = Double(faceCount) * voxelML >= 1
         if !faceInView {
+            // under 1 ml of tissue where a face would be: a slab above the face; take nothing
+            for i in removed.indices where removed[i] != 0 && face[i] != 0 && ears[i] == 0 { removed[i] = 0 }
+            faceCount = 0
             warnings.append("no face in the field of view: nothing of the face was removed")
         }
+        let removedCount = removed.reduce(0) { $0 + Int($1) }
         if options.removeEars && earCount == 0 {
             warnings.append("no ears found in the field of view")
         }
