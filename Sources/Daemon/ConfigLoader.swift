@@ -268,7 +268,7 @@ enum FolderCheck {
         var issues: [ConfigIssue] = []
         if access(config.models + "/hdbet/model.json", R_OK) != 0 {
             issues.append(ConfigIssue(key: "models", message:
-                "\(config.models)/hdbet/model.json is missing or unreadable: install the models (tools/setup.sh, tools/install.sh) or fix the path"))
+                "\(config.models)/hdbet/model.json is missing or unreadable: install the models (tools/setup/setup.sh, tools/setup/install.sh) or fix the path"))
         }
         if let problem = config.dicom.converterProblem, config.inboxes.contains(where: \.acceptsDicom) {
             issues.append(ConfigIssue(key: "dcm2niix", message: problem))

@@ -6,10 +6,10 @@ import Foundation
 struct EvaluateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "evaluate",
-        abstract: "Deface annotated evaluation cases (tools/make_eval_cases.py) and score them."
+        abstract: "Deface annotated evaluation cases (tools/fixtures/make_eval_cases.py) and score them."
     )
 
-    @Argument(help: "manifest.json written by tools/make_eval_cases.py.")
+    @Argument(help: "manifest.json written by tools/fixtures/make_eval_cases.py.")
     var manifest: String
 
     @Option(help: "Only cases whose file name contains one of these (comma-separated).")

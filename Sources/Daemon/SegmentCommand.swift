@@ -3,7 +3,7 @@ import Engine
 import Foundation
 
 /// `defacer segment --model DIR SCAN`: runs a converted nnU-Net v1 3d_fullres model (for
-/// example the published pediatric defacing model, converted with tools/convert_nnunet.py).
+/// example the published pediatric defacing model, converted with tools/defacer_tools/convert_nnunet.py).
 struct SegmentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "segment",

@@ -309,6 +309,6 @@ func waitUntil(timeout: Double, _ condition: () -> Bool) -> Bool {
     return condition()
 }
 
-/// Whether this machine can run the daemon tests (models and real scans set up by tools/setup.sh).
+/// Whether this machine can run the daemon tests (models and real scans set up by tools/setup/setup.sh).
 let daemonTestsCanRun = FileManager.default.fileExists(atPath: DefacerProcess.repositoryRoot + "/models/hdbet/model.json")
     && FileManager.default.fileExists(atPath: DefacerProcess.repositoryRoot + "/data/real/ch2.nii.gz")

@@ -5,9 +5,9 @@ import Testing
 
 /// DICOM folders dropped into a real `defacer run` (the real binary, real inotify, real
 /// dcm2niix, the real engine) and `defacer deface FOLDER`, on DICOM series written by
-/// tools/make_dicom_series.py from real heads with fake patient fields planted in every
+/// tools/fixtures/make_dicom_series.py from real heads with fake patient fields planted in every
 /// header. Serialized: each test runs a daemon that uses both cores.
-@Suite(.serialized, .enabled(if: daemonTestsCanRun && DicomSamples.available, "needs models/, data/ and dcm2niix from tools/setup.sh"))
+@Suite(.serialized, .enabled(if: daemonTestsCanRun && DicomSamples.available, "needs models/, data/ and dcm2niix from tools/setup/setup.sh"))
 struct DicomDropTests {
     static let t1 = "2_t1_mprage_tra_1_5mm"
     static let t2 = "3_t2_space_sag"

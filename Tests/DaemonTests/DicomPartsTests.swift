@@ -6,7 +6,7 @@ import Testing
 /// The DICOM parts on their own, on the real DICOM series of data/dicom: the header reader,
 /// the folder inventory (series, broken files, missing slices), the sidecar scrubber, the
 /// names, the folder snapshots and the config keys. Fast: no defacing.
-@Suite(.enabled(if: DicomSamples.available, "needs data/dicom and dcm2niix from tools/setup.sh"))
+@Suite(.enabled(if: DicomSamples.available, "needs data/dicom and dcm2niix from tools/setup/setup.sh"))
 struct DicomPartsTests {
     static func scratch(_ label: String) throws -> String {
         let path = "/tmp/defacer-daemon-tests/\(label)-\(UUID().uuidString.prefix(8))"
@@ -128,7 +128,7 @@ struct DicomPartsTests {
         #expect(FolderSnapshot(path: folder + "/sub/a.dcm") == nil)
     }
 
-    @Test(.enabled(if: daemonTestsCanRun, "needs models/ from tools/setup.sh"))
+    @Test(.enabled(if: daemonTestsCanRun, "needs models/ from tools/setup/setup.sh"))
     func checkConfigSaysClearlyWhenDcm2niixIsMissing() throws {
         let layout = try DropLayout("dcm2niix")
         try layout.writeConfig(global: "dcm2niix = \"dcm2niix-not-installed\"\ndicom_settle_seconds = 30")

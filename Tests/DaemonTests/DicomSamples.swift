@@ -3,7 +3,7 @@ import Foundation
 import Glibc
 import Testing
 
-/// The DICOM series written by tools/make_dicom_series.py into data/dicom (by tools/setup.sh),
+/// The DICOM series written by tools/fixtures/make_dicom_series.py into data/dicom (by tools/setup/setup.sh),
 /// the identifying values planted in their headers, and checks over output folders.
 enum DicomSamples {
     static var root: String { DefacerProcess.repositoryRoot + "/data/dicom" }

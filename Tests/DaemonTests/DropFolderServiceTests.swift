@@ -6,7 +6,7 @@ import Testing
 /// `defacer run` as the real binary on real folders under /tmp, with real inotify and a real
 /// notify socket, defacing real heads (Colin27) with the real engine. Serialized: each test
 /// runs a daemon that uses both cores.
-@Suite(.serialized, .enabled(if: daemonTestsCanRun, "needs models/ and data/ from tools/setup.sh"))
+@Suite(.serialized, .enabled(if: daemonTestsCanRun, "needs models/ and data/ from tools/setup/setup.sh"))
 struct DropFolderServiceTests {
     /// The four outputs of a defaced scan `stem`.
     static func outputSet(_ stem: String, ext: String = ".nii.gz") -> [String] {

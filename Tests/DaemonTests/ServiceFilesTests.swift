@@ -130,14 +130,14 @@ enum DurableFolder {
     static func parent(_ path: String) -> String { (path as NSString).deletingLastPathComponent }
 }
 
-/// tools/install.sh, staged into a DESTDIR as a package build would.
+/// tools/setup/install.sh, staged into a DESTDIR as a package build would.
 @Suite struct InstallScriptTests {
     @Test func installStagesBinaryUnitConfigAndModels() throws {
         let dest = "/tmp/defacer-daemon-tests/install-\(UUID().uuidString.prefix(8))"
         defer { try? FileManager.default.removeItem(atPath: dest) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [DefacerProcess.repositoryRoot + "/tools/install.sh", "--no-build"]
+        process.arguments = [DefacerProcess.repositoryRoot + "/tools/setup/install.sh", "--no-build"]
         var env = ProcessInfo.processInfo.environment
         env["DESTDIR"] = dest
         env["PREFIX"] = "/usr"

@@ -9,7 +9,7 @@ let isReleaseBuild = true
 #endif
 
 /// HD-BET fold 0 on Colin27 against the wheel's own PyTorch network on the same input
-/// (tools/make_hdbet_golden.py). Whole-network tests run in release builds only.
+/// (tools/fixtures/hdbet_golden.py fixture). Whole-network tests run in release builds only.
 @Suite(.enabled(if: isReleaseBuild, "whole-network tests run with swift test -c release"))
 struct HDBETParityTests {
     static let models = TestData.repositoryRoot + "/models/hdbet"

@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 /// Each layer type against PyTorch's output on odd shapes (goldens made by
-/// tools/make_layer_goldens.py and committed).
+/// tools/fixtures/make_layer_goldens.py and committed).
 @Suite struct LayerParityTests {
     static let goldens: Safetensors = {
         let url = Bundle.module.url(forResource: "Fixtures/layer_goldens", withExtension: "safetensors")!

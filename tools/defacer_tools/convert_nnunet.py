@@ -16,17 +16,17 @@ and writes, into --out:
                                                   the network and preprocessing read from the plans
                                                   (stage = the plans' last stage), source, licence
 
-Only the Python standard library and numpy are used: torch is not needed. The pickles are read
-by restricted unpicklers: the checkpoints may only rebuild tensors (`torch._utils.
-_rebuild_tensor_v2` over storages read from the zip's data/ entries), ordered dicts and numpy
-scalars (the training losses); the plans may only rebuild numpy arrays, scalars and dtypes and
-ordered dicts. Every other global is refused. Each fold's state dict must hold exactly the
+Only numpy and safetensors are needed: torch is not. The pickles are read by the package's
+restricted unpicklers (torch_pickle.py): the checkpoints may only rebuild tensors over storages
+read from the zip's data/ entries, ordered dicts and numpy scalars (the training losses); the
+plans may only rebuild numpy arrays, scalars and dtypes and ordered dicts. Every other global is
+refused. Each fold's state dict must hold exactly the
 tensors, with exactly the shapes, that nnU-Net's Generic_UNet builds from the plans.
 
 Usage:
-    convert_nnunet.py --model-dir DIR --out models/NAME --source "..." --licence "..."
-                      [--name NAME] [--folds 0,1,2,3,4] [--checkpoint model_final_checkpoint]
-    convert_nnunet.py --check --out models/NAME      # verify an existing output
+    tools/defacer_tools/convert_nnunet.py --model-dir DIR --out models/NAME --source "..."
+        --licence "..." [--name NAME] [--folds 0,1,2,3,4] [--checkpoint model_final_checkpoint]
+    tools/defacer_tools/convert_nnunet.py --check --out models/NAME   # verify an existing output
 
 Exit status 0 on success; on anything unexpected it prints one clear
 "convert_nnunet: error: ..." line and exits 1.
@@ -35,19 +35,19 @@ Exit status 0 on success; on anything unexpected it prints one clear
 from __future__ import annotations
 
 import argparse
-import codecs
-import io
 import json
 import os
-import pickle
 import re
-import struct
 import sys
-import tempfile
-import zipfile
 from collections import OrderedDict
 
 import numpy as np
+
+if __package__ in (None, ""):     # run as a script: tools/ on the path for the package
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from defacer_tools import safetensors_io  # noqa: E402
+from defacer_tools.common import ConversionError, atomic_write, check_names_and_shapes, fail  # noqa: E402
+from defacer_tools.torch_pickle import load_numpy_pickle, load_state_dict  # noqa: E402
 
 ARCHITECTURE = "nnunet-v1-generic-unet"
 # Trainers whose network is Generic_UNet built as nnUNetTrainerV2.initialize_network builds it
@@ -61,179 +61,16 @@ LEAKY_RELU_SLOPE = 1e-2
 INSTANCE_NORM_EPS = 1e-5
 
 
-class ConversionError(Exception):
-    pass
-
-
-def fail(msg: str) -> "None":
-    raise ConversionError(msg)
-
-
-# --------------------------------------------------------------------------
-# Restricted unpicklers
-# --------------------------------------------------------------------------
-
-_np_core = getattr(np, "_core", None) or np.core
-_NUMPY_GLOBALS = {
-    ("collections", "OrderedDict"): OrderedDict,
-    ("numpy.core.multiarray", "_reconstruct"): _np_core.multiarray._reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): _np_core.multiarray._reconstruct,
-    ("numpy.core.multiarray", "scalar"): _np_core.multiarray.scalar,
-    ("numpy._core.multiarray", "scalar"): _np_core.multiarray.scalar,
-    ("numpy", "ndarray"): np.ndarray,
-    ("numpy", "dtype"): np.dtype,
-    ("_codecs", "encode"): codecs.encode,
-}
-
-# torch.<Name>Storage -> little-endian numpy dtype (None: recognised and refused)
-STORAGE_DTYPES = {
-    "FloatStorage": "<f4", "DoubleStorage": "<f8", "HalfStorage": "<f2", "BFloat16Storage": None,
-    "LongStorage": "<i8", "IntStorage": "<i4", "ShortStorage": "<i2", "CharStorage": "i1",
-    "ByteStorage": "u1", "BoolStorage": "?",
-}
-
-
-class PlansUnpickler(pickle.Unpickler):
-    """For plans.pkl and .model.pkl: numpy arrays, scalars and dtypes and ordered dicts only."""
-
-    def __init__(self, f):
-        super().__init__(f, encoding="latin1")
-
-    def find_class(self, module, name):
-        found = _NUMPY_GLOBALS.get((module, name))
-        if found is None:
-            raise pickle.UnpicklingError("refusing global %s.%s (not part of nnU-Net plans)" % (module, name))
-        return found
-
-
-class _StorageType:
-    def __init__(self, name: str):
-        self.name = name
-        self.dtype = STORAGE_DTYPES[name]
-
-
-class _TensorRef:
-    def __init__(self, array: np.ndarray, offset: int, size, stride):
-        self.array, self.offset, self.size, self.stride = array, int(offset), tuple(size), tuple(stride)
-
-    def materialise(self, name: str) -> np.ndarray:
-        if len(self.size) != len(self.stride) or any(s < 0 for s in self.size + self.stride):
-            fail("tensor %s: bad size %s or stride %s" % (name, self.size, self.stride))
-        count = int(np.prod(self.size, dtype=np.int64)) if self.size else 1
-        if count == 0:
-            return np.zeros(self.size, dtype=self.array.dtype)
-        last = self.offset + sum((n - 1) * s for n, s in zip(self.size, self.stride))
-        if self.offset < 0 or last >= self.array.size:
-            fail("tensor %s: view [%d..%d] outside its storage of %d elements"
-                 % (name, self.offset, last, self.array.size))
-        item = self.array.dtype.itemsize
-        view = np.lib.stride_tricks.as_strided(self.array[self.offset:], shape=self.size,
-                                               strides=tuple(s * item for s in self.stride), writeable=False)
-        return np.ascontiguousarray(view)
-
-
-def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None,
-                       metadata=None):
-    if not isinstance(storage, np.ndarray):
-        fail("_rebuild_tensor_v2: first argument is not a storage")
-    if backward_hooks:
-        fail("_rebuild_tensor_v2: tensor carries backward hooks")
-    return _TensorRef(storage, storage_offset, size, stride)
-
-
-def _rebuild_parameter(data, requires_grad, backward_hooks):
-    if not isinstance(data, _TensorRef) or backward_hooks:
-        fail("_rebuild_parameter: unexpected arguments")
-    return data
-
-
-class CheckpointUnpickler(pickle.Unpickler):
-    """For a zip-format torch.save file's data.pkl: tensors, ordered dicts, numpy scalars."""
-
-    def __init__(self, f, archive: zipfile.ZipFile, prefix: str, label: str):
-        super().__init__(f, encoding="utf-8")
-        self.archive, self.prefix, self.label = archive, prefix, label
-        self.storages: dict[str, np.ndarray] = {}
-
-    def find_class(self, module, name):
-        if module == "torch._utils" and name == "_rebuild_tensor_v2":
-            return _rebuild_tensor_v2
-        if module == "torch._utils" and name == "_rebuild_parameter":
-            return _rebuild_parameter
-        if module == "torch" and name in STORAGE_DTYPES:
-            return _StorageType(name)
-        found = _NUMPY_GLOBALS.get((module, name))
-        if found is None:
-            raise pickle.UnpicklingError("refusing global %s.%s (not part of an nnU-Net checkpoint)"
-                                         % (module, name))
-        return found
-
-    def persistent_load(self, pid):
-        if not isinstance(pid, tuple) or len(pid) != 5 or pid[0] != "storage":
-            raise pickle.UnpicklingError("unexpected persistent id %r" % (pid,))
-        _, stype, key, _location, numel = pid
-        if not isinstance(stype, _StorageType):
-            raise pickle.UnpicklingError("storage id without a storage type: %r" % (stype,))
-        if stype.dtype is None:
-            raise pickle.UnpicklingError("unsupported storage type torch.%s" % stype.name)
-        key = str(key)
-        if key in self.storages:
-            return self.storages[key]
-        if not re.fullmatch(r"[0-9A-Za-z_]+", key):
-            raise pickle.UnpicklingError("bad storage key %r" % key)
-        try:
-            raw = self.archive.read(self.prefix + "data/" + key)
-        except KeyError:
-            raise pickle.UnpicklingError("storage %s missing from the archive" % key)
-        dt = np.dtype(stype.dtype)
-        if len(raw) != int(numel) * dt.itemsize:
-            raise pickle.UnpicklingError("storage %s holds %d bytes, %d %s elements expected"
-                                         % (key, len(raw), int(numel), stype.name))
-        self.storages[key] = np.frombuffer(raw, dtype=dt)
-        return self.storages[key]
-
-
-def load_plans_pickle(path: str):
-    try:
-        with open(path, "rb") as f:
-            return PlansUnpickler(f).load()
-    except FileNotFoundError:
-        fail("%s is missing" % path)
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as exc:
-        fail("%s: cannot be read as nnU-Net plans (%s)" % (path, exc))
-
-
 def load_checkpoint(path: str) -> "OrderedDict[str, np.ndarray]":
-    """The state dict of a zip-format torch.save checkpoint, as float32 numpy arrays."""
+    """The state dict of an nnU-Net checkpoint (torch.save file), as float32 numpy arrays."""
     try:
         with open(path, "rb") as f:
-            head = f.read(4)
+            data = f.read()
     except FileNotFoundError:
         fail("%s is missing" % path)
-    if head != b"PK\x03\x04":
-        fail("%s: not a zip-format torch.save file (written by torch older than 1.6?); load and save "
-             "it again with a current torch first" % path)
-    try:
-        archive = zipfile.ZipFile(path)
-        pkl = [n for n in archive.namelist() if n.endswith("/data.pkl") and n.count("/") == 1]
-        if len(pkl) != 1:
-            fail("%s: the archive holds no single <name>/data.pkl" % path)
-        prefix = pkl[0][: -len("data.pkl")]
-        byteorder = prefix + "byteorder"
-        if byteorder in archive.namelist() and archive.read(byteorder).strip() != b"little":
-            fail("%s: written on a big-endian machine" % path)
-        obj = CheckpointUnpickler(io.BytesIO(archive.read(pkl[0])), archive, prefix, path).load()
-    except zipfile.BadZipFile as exc:
-        fail("%s: damaged zip archive (%s)" % (path, exc))
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as exc:
-        fail("%s: %s" % (path, exc))
-    sd = obj.get("state_dict") if isinstance(obj, dict) else None
-    if not isinstance(sd, dict) or not sd or not all(isinstance(v, _TensorRef) for v in sd.values()):
-        fail("%s: holds no nnU-Net state_dict" % path)
     out: "OrderedDict[str, np.ndarray]" = OrderedDict()
-    for name, ref in sd.items():
+    for name, arr in load_state_dict(data, path).items():
         key = name[7:] if name.startswith("module.") else name   # as nnU-Net's load_checkpoint_ram does
-        arr = ref.materialise(name)
         if arr.dtype not in (np.float32, np.float16, np.float64):
             fail("%s: tensor %s has dtype %s" % (path, name, arr.dtype))
         out[key] = arr.astype(np.float32)
@@ -389,64 +226,7 @@ def expected_state_dict(net: dict) -> "OrderedDict[str, tuple]":
 
 
 def check_state_dict(sd: dict, expected: dict, label: str) -> None:
-    missing = [k for k in expected if k not in sd]
-    extra = [k for k in sd if k not in expected]
-    if missing or extra:
-        fail("%s: the weights do not match the network the plans describe (missing %s; unexpected %s)"
-             % (label, missing[:5], extra[:5]))
-    for k, shape in expected.items():
-        if tuple(sd[k].shape) != tuple(shape):
-            fail("%s: tensor %s has shape %s, the plans give %s" % (label, k, list(sd[k].shape), list(shape)))
-
-
-# --------------------------------------------------------------------------
-# safetensors
-# --------------------------------------------------------------------------
-
-def safetensors_bytes(tensors: "OrderedDict[str, np.ndarray]", metadata: dict) -> bytes:
-    header: dict = {"__metadata__": {str(k): str(v) for k, v in metadata.items()}}
-    offset, chunks = 0, []
-    for name, arr in tensors.items():
-        b = np.ascontiguousarray(arr, dtype="<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(arr.shape), "data_offsets": [offset, offset + len(b)]}
-        chunks.append(b)
-        offset += len(b)
-    hb = json.dumps(header, separators=(",", ":"), ensure_ascii=True).encode("ascii")
-    hb += b" " * (-len(hb) % 8)
-    return struct.pack("<Q", len(hb)) + hb + b"".join(chunks)
-
-
-def read_safetensors_header(path: str) -> dict:
-    with open(path, "rb") as f:
-        head = f.read(8)
-        if len(head) != 8:
-            fail("%s: too short for a safetensors file" % path)
-        (n,) = struct.unpack("<Q", head)
-        if n > 100 * 1024 * 1024:
-            fail("%s: bad header length" % path)
-        header = json.loads(f.read(n))
-        size = os.fstat(f.fileno()).st_size - 8 - n
-    header.pop("__metadata__", None)
-    for name, entry in header.items():
-        b, e = entry["data_offsets"]
-        if entry.get("dtype") != "F32" or not 0 <= b <= e <= size or e - b != 4 * int(np.prod(entry["shape"])):
-            fail("%s: tensor %s has a bad entry" % (path, name))
-    return header
-
-
-def write_atomic(path: str, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    check_names_and_shapes(sd, expected, label, "the network the plans describe")
 
 
 # --------------------------------------------------------------------------
@@ -474,7 +254,7 @@ def run_convert(args) -> int:
     model_dir = args.model_dir
     if not os.path.isdir(model_dir):
         fail("%s is not a folder" % model_dir)
-    plans_file = load_plans_pickle(os.path.join(model_dir, "plans.pkl"))
+    plans_file = load_numpy_pickle(os.path.join(model_dir, "plans.pkl"))
     if not isinstance(plans_file, dict):
         fail("%s/plans.pkl does not hold a plans dict" % model_dir)
     folds = find_folds(model_dir, args.folds)
@@ -484,7 +264,7 @@ def run_convert(args) -> int:
     files = []
     for k, (fold_name, folder) in enumerate(folds):
         ckpt = os.path.join(folder, args.checkpoint + ".model")
-        info = load_plans_pickle(ckpt + ".pkl")
+        info = load_numpy_pickle(ckpt + ".pkl")
         if not isinstance(info, dict) or "plans" not in info or "name" not in info:
             fail("%s.pkl: not an nnU-Net checkpoint description" % ckpt)
         name = str(info["name"])
@@ -507,8 +287,8 @@ def run_convert(args) -> int:
         sd = load_checkpoint(ckpt)
         check_state_dict(sd, expected_state_dict(described["network"]), ckpt)
         out_name = "fold%d.safetensors" % k
-        write_atomic(os.path.join(args.out, out_name),
-                     safetensors_bytes(sd, {"format": "pt", "source": args.source, "nnunet_fold": fold_name}))
+        safetensors_io.save(os.path.join(args.out, out_name), sd,
+                            {"format": "pt", "source": args.source, "nnunet_fold": fold_name})
         files.append((out_name, fold_name))
     postprocessing = None
     pp = os.path.join(model_dir, "postprocessing.json")
@@ -528,13 +308,13 @@ def run_convert(args) -> int:
         ("postprocessing", postprocessing),
         ("source", args.source),
         ("licence", args.licence),
-        ("converted_by", "tools/convert_nnunet.py"),
+        ("converted_by", "tools/defacer_tools/convert_nnunet.py"),
     ])
     # written last: a complete model.json means a complete conversion
     text = json.dumps(descriptor, indent=2)
     # lists of numbers on one line each
     text = re.sub(r"\[\s+([-0-9.e, \n]+?)\s+\]", lambda m: "[" + re.sub(r"\s*\n\s*", " ", m.group(1)) + "]", text)
-    write_atomic(os.path.join(args.out, "model.json"), (text + "\n").encode())
+    atomic_write(os.path.join(args.out, "model.json"), (text + "\n").encode())
     print("convert_nnunet: wrote %d folds and model.json to %s" % (len(files), args.out))
     return 0
 
@@ -550,8 +330,10 @@ def run_check(args) -> int:
         fail("%s: architecture is %r" % (path, descriptor.get("architecture")))
     expected = expected_state_dict(descriptor["network"])
     for name in descriptor["folds"]:
-        header = read_safetensors_header(os.path.join(args.out, name))
-        check_state_dict({k: _Shape(v["shape"]) for k, v in header.items()}, expected, name)
+        entries, _ = safetensors_io.header(os.path.join(args.out, name))
+        if any(dtype != "F32" for dtype, _ in entries.values()):
+            fail("%s: holds tensors that are not float32" % name)
+        check_state_dict({k: _Shape(shape) for k, (_, shape) in entries.items()}, expected, name)
     print("convert_nnunet: %s is complete" % args.out)
     return 0
 

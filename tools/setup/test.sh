@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Sets up a fresh Debian 12 machine and runs defacer's test suite.
+# Sets up a fresh Debian 12 machine and runs defacer's test suite (the README's and CI's
+# `bash tools/test.sh` calls this).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-bash tools/setup.sh
+cd "$(dirname "$0")/../.."
+bash tools/setup/setup.sh
 # one release build: the whole-network tests need it, and the rest run there too
 swift build -c release --build-tests -Xswiftc -enable-testing
 swift test -c release -Xswiftc -enable-testing --skip-build

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Scores defacing on annotated cases (tools/make_eval_cases.py): eyes, nose and mouth must be
+/// Scores defacing on annotated cases (tools/fixtures/make_eval_cases.py): eyes, nose and mouth must be
 /// fully removed, ears mostly removed, the temporalis muscle kept, no brain voxel touched,
 /// and the output's geometry and data type identical to the input's.
 public struct Evaluation: Sendable {

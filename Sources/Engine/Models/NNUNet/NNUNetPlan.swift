@@ -1,6 +1,6 @@
 import Foundation
 
-/// An nnU-Net v1 3d_fullres model as `tools/convert_nnunet.py` describes it in `model.json`:
+/// An nnU-Net v1 3d_fullres model as `tools/defacer_tools/convert_nnunet.py` describes it in `model.json`:
 /// the Generic_UNet built from the plans' last stage, the preprocessing and the sliding-window
 /// settings. Axis lists (patch, kernels, spacing) are in the plan's axis order, which is the
 /// SimpleITK array order (z, y, x of the stored voxels) permuted by `transposeForward`.

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Runs a converted nnU-Net v1 3d_fullres model (`tools/convert_nnunet.py`): class
+/// Runs a converted nnU-Net v1 3d_fullres model (`tools/defacer_tools/convert_nnunet.py`): class
 /// probabilities for a preprocessed input, or a whole segmentation of a scan with nnU-Net's own
 /// preprocessing and export.
 ///

@@ -23,7 +23,7 @@ public struct ModelError: Error, Sendable, Equatable, CustomStringConvertible {
         let reason: String
         switch code {
         case .missingFile:
-            reason = "the model file is missing; run tools/setup.sh (or the package's install step) to fetch the model weights"
+            reason = "the model file is missing; run tools/setup/setup.sh (or the package's install step) to fetch the model weights"
         case .malformed(let detail):
             reason = "the model file is damaged or not in the expected format: \(detail)"
         case .missingTensor(let name):
