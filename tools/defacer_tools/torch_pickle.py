@@ -184,6 +184,8 @@ def _load_legacy(data: bytes, label: str):
             fail("%s: checkpoint was not written on a little-endian machine (sys_info %r)" % (label, sys_info))
         obj = _CheckpointUnpickler(f, open_storage).load()
         keys = _NumpyUnpickler(f, "utf-8", None).load()
+    except pickle.UnpicklingError as exc:
+        fail("%s: %s" % (label, exc))
     except PICKLE_ERRORS as exc:
         fail("%s: truncated or malformed pickle (%s)" % (label, exc))
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):

@@ -32,7 +32,7 @@ if ! .venv/bin/python -c "import nibabel, numpy, scipy, pydicom, safetensors" 2>
 fi
 
 mkdir -p .cache data/real
-if ! (cd data/real && sha256sum --quiet -c "$root/tools/setup/real-scans.sha256" 2>/dev/null); then
+if ! (cd data/real && sha256sum --quiet -c "$root/tools/setup/real-scans.sha256" >/dev/null 2>&1); then
     echo "setup: fetching the real scans (Debian mricron-data, PyPI pydeface)"
     (cd .cache && [ -n "$(ls mricron-data_*.deb 2>/dev/null)" ] || apt-get download mricron-data 2>/dev/null || \
         { apt-get update -qq && apt-get download mricron-data; })
