@@ -2,12 +2,16 @@
 
 Any numpy dtype safetensors knows is written as it is (F32 weights, U8 masks, I32 indices, F64
 moments); metadata values are written as strings. The package writes the tensors sorted by
-name, whatever order they are given in, and (safetensors 0.8, upstream issue #584) the
-metadata keys in a random order per process: the tensors and metadata are the same from run
-to run, the file's bytes need not be. Read tensors by name, never by position.
+name, whatever order they are given in, but (safetensors 0.8, upstream issue #584) the
+metadata keys in a random order per process. So that a conversion is reproducible byte for
+byte (the same sha256 at every site and in every package build), the metadata is written as
+ONE key, "defacer", holding a JSON object with sorted keys. Read tensors by name, never by
+position.
 """
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 from safetensors import SafetensorError, safe_open
@@ -21,7 +25,9 @@ def to_bytes(tensors: dict, metadata: dict | None = None) -> bytes:
     # the package reads each array's memory as it lies (it byte-swaps big-endian ones): hand
     # it contiguous arrays
     arrays = {str(name): np.ascontiguousarray(array) for name, array in tensors.items()}
-    meta = {str(k): str(v) for k, v in metadata.items()} if metadata else None
+    meta = None
+    if metadata:
+        meta = {"defacer": json.dumps({str(k): str(v) for k, v in metadata.items()}, sort_keys=True)}
     return _save_bytes(arrays, metadata=meta)
 
 
@@ -46,6 +52,7 @@ def header(path: str) -> "tuple[dict[str, tuple[str, tuple]], dict]":
         with safe_open(path, framework="np") as f:
             entries = {name: (f.get_slice(name).get_dtype(), tuple(f.get_slice(name).get_shape()))
                        for name in f.keys()}
-            return entries, dict(f.metadata() or {})
+            raw = dict(f.metadata() or {})
+            return entries, json.loads(raw["defacer"]) if set(raw) == {"defacer"} else raw
     except (SafetensorError, ValueError) as exc:
         fail("%s: not a readable safetensors file (%s)" % (path, exc))
