@@ -21,7 +21,7 @@ public enum EngineBenchmarks {
         let b = (0..<(n * n)).map { Float(($0 % 13) - 6) * 0.01 }
         var c = [Float](repeating: 0, count: n * n)
         // the machine's rate: OpenBLAS on all the engine's cores, then back to one per worker
-        openblas_set_num_threads(Int32(EngineThreads.count))
+        openblas_set_num_threads(Int32(EngineThreads.available))
         defer { openblas_set_num_threads(1) }
         let seconds = bestTime(repeats: repeats) {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n),

@@ -8,11 +8,14 @@ public struct BrainExtractor: Sendable {
     public enum Mode: String, Sendable, CaseIterable { case fast, accurate }
 
     public let mode: Mode
+    /// Worker threads the network's layers use.
+    public let threads: Int
     public let descriptor: ModelDescriptor
     let networks: [HDBETNetwork]
 
-    /// Loads the folds the mode needs from a converted model folder (`models/hdbet`).
-    public init(modelFolder: String, mode: Mode = .fast) throws(ModelError) {
+    /// Loads the folds the mode needs from a converted model folder (`models/hdbet`); the
+    /// network runs on `threads` workers.
+    public init(modelFolder: String, mode: Mode = .fast, threads: Int = EngineThreads.available) throws(ModelError) {
         let descriptor = try ModelDescriptor(path: modelFolder + "/model.json")
         guard descriptor.architecture == "hdbet" else {
             throw ModelError(.unsupportedArchitecture(descriptor.architecture), path: modelFolder + "/model.json")
@@ -24,6 +27,7 @@ public struct BrainExtractor: Sendable {
             networks.append(try HDBETNetwork(weights: weights, hyperparameters: descriptor.hdbetHyperparameters))
         }
         self.mode = mode
+        self.threads = max(1, threads)
         self.descriptor = descriptor
         self.networks = networks
     }
@@ -67,7 +71,7 @@ public struct BrainExtractor: Sendable {
         var sum: Tensor?
         for network in networks {
             for axes in mirrorings {
-                let p = TensorOps.flip(network(TensorOps.flip(input, axes: axes)), axes: axes)
+                let p = TensorOps.flip(network(TensorOps.flip(input, axes: axes), threads: threads), axes: axes)
                 sum = sum.map { TensorOps.add($0, p) } ?? p
             }
         }
