@@ -48,6 +48,21 @@ enum Winograd3D {
         var tz: Int, ty: Int, tx: Int
         var count: Int { tz * ty * tx }
         init(od: Int, oh: Int, ow: Int) { tz = (od + 1) / 2; ty = (oh + 1) / 2; tx = (ow + 1) / 2 }
+
+        /// The first output voxel (z, y, x) of tile `index`.
+        func origin(_ index: Int) -> Cursor {
+            Cursor(z: (index / (ty * tx)) * 2, y: ((index / tx) % ty) * 2, x: (index % tx) * 2, width: tx * 2, height: ty * 2)
+        }
+    }
+
+    /// A tile's first output voxel, stepped tile by tile without divisions.
+    struct Cursor {
+        var z: Int, y: Int, x: Int
+        let width: Int, height: Int
+        @inline(__always) mutating func advance() {
+            x += 2
+            if x == width { x = 0; y += 2; if y == height { y = 0; z += 2 } }
+        }
     }
 
     /// The convolution of `x` (padding `pads` per axis) into `out` (`[out, od, oh, ow]`), bias and
@@ -60,23 +75,27 @@ enum Winograd3D {
         // tiles per batch: transformed input and products of one batch stay about 4 MiB
         let batch = max(16, min(tiling.count, Conv3D.tileFloats / (points * (cin + cout))))
         let batches = (tiling.count + batch - 1) / batch
+        // the 64 point blocks start one cache line apart modulo 4 KiB, so a tile's 64 scattered
+        // stores (and the output transform's 64 loads) do not all fall in one cache set
+        let inBlock = padded(cin * batch), outBlock = padded(cout * batch)
         let workers = max(1, min(threads, batches))
         let s = UnsafeShared(src), w = UnsafeShared(u), o = UnsafeShared(out)
         let b = bias.map { UnsafeShared($0) }, res = residual.map { UnsafeShared($0) }
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            let v = UnsafeMutablePointer<Float>.allocate(capacity: points * cin * batch)
-            let m = UnsafeMutablePointer<Float>.allocate(capacity: points * cout * batch)
+            let v = UnsafeMutablePointer<Float>.allocate(capacity: points * inBlock)
+            let m = UnsafeMutablePointer<Float>.allocate(capacity: points * outBlock)
             defer { v.deallocate(); m.deallocate() }
             var index = worker
             while index < batches {
                 let t0 = index * batch, tiles = min(batch, tiling.count - t0)
-                transformInput(x, UnsafePointer(s.pointer), pads: pads, tiling: tiling, first: t0, tiles: tiles, stride: batch, into: v)
+                transformInput(x, UnsafePointer(s.pointer), pads: pads, tiling: tiling, first: t0, tiles: tiles, stride: batch,
+                               block: inBlock, into: v)
                 for e in 0..<points {
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(cout), Int32(tiles), Int32(cin),
-                                1, w.pointer + e * cout * cin, Int32(cin), v + e * cin * batch, Int32(batch),
-                                0, m + e * cout * batch, Int32(batch))
+                                1, w.pointer + e * cout * cin, Int32(cin), v + e * inBlock, Int32(batch),
+                                0, m + e * outBlock, Int32(batch))
                 }
-                transformOutput(m, stride: batch, channels: cout, bias: b.map { UnsafePointer($0.pointer) },
+                transformOutput(m, stride: batch, block: outBlock, channels: cout, bias: b.map { UnsafePointer($0.pointer) },
                                 residual: res.map { UnsafePointer($0.pointer) }, tiling: tiling,
                                 first: t0, tiles: tiles, into: o.pointer, od: od, oh: oh, ow: ow)
                 index += workers
@@ -84,21 +103,28 @@ enum Winograd3D {
         }
     }
 
-    /// `Bᵀ d B` along each axis for tiles `first ..< first+tiles`; `v[e][ci][t]`, rows `stride` long.
+    /// A point block of `floats` rounded up so that consecutive blocks start 16 floats apart modulo 1024.
+    static func padded(_ floats: Int) -> Int {
+        let rounded = (floats + 15) / 16 * 16
+        return rounded + (16 - rounded % 1024 + 1024) % 1024
+    }
+
+    /// `Bᵀ d B` along each axis for tiles `first ..< first+tiles`: `v[e * block + ci * stride + t]`.
     static func transformInput(_ x: Tensor, _ src: UnsafePointer<Float>, pads: [Int], tiling: Tiling,
-                               first: Int, tiles: Int, stride: Int, into v: UnsafeMutablePointer<Float>) {
+                               first: Int, tiles: Int, stride: Int, block: Int, into v: UnsafeMutablePointer<Float>) {
         let (d, h, w) = (x.depth, x.height, x.width)
-        let plane = d * h * w, rowStep = x.channels * stride
+        let plane = d * h * w, rowStep = block
+        let (pz, py, px) = (pads[0], pads[1], pads[2])
         var tile = [SIMD4<Float>](repeating: .zero, count: 16)
         tile.withUnsafeMutableBufferPointer { rows in
-            for t in 0..<tiles {
-                let index = first + t
-                let z0 = (index / (tiling.ty * tiling.tx)) * 2 - pads[0]
-                let y0 = ((index / tiling.tx) % tiling.ty) * 2 - pads[1]
-                let x0 = (index % tiling.tx) * 2 - pads[2]
-                let inside = z0 >= 0 && z0 + 4 <= d && y0 >= 0 && y0 + 4 <= h && x0 >= 0 && x0 + 4 <= w
-                for ci in 0..<x.channels {
-                    let channel = src + ci * plane
+            // channel by channel, so the 64 rows a tile writes stay in L1 from one tile to the next
+            for ci in 0..<x.channels {
+                let channel = src + ci * plane
+                var cursor = tiling.origin(first)
+                for t in 0..<tiles {
+                    defer { cursor.advance() }
+                    let z0 = cursor.z - pz, y0 = cursor.y - py, x0 = cursor.x - px
+                    let inside = z0 >= 0 && z0 + 4 <= d && y0 >= 0 && y0 + 4 <= h && x0 >= 0 && x0 + 4 <= w
                     // gather the 4x4x4 tile, rows along x
                     for r in 0..<16 {
                         let z = z0 + r / 4, y = y0 + r % 4
@@ -140,15 +166,17 @@ enum Winograd3D {
     }
 
     /// `Aᵀ m A` along each axis: products `m[e][co][t]` to 2x2x2 output blocks, plus bias and residual.
-    static func transformOutput(_ m: UnsafePointer<Float>, stride: Int, channels: Int, bias: UnsafePointer<Float>?,
+    static func transformOutput(_ m: UnsafePointer<Float>, stride: Int, block: Int, channels: Int, bias: UnsafePointer<Float>?,
                                 residual: UnsafePointer<Float>?, tiling: Tiling, first: Int, tiles: Int,
                                 into out: UnsafeMutablePointer<Float>, od: Int, oh: Int, ow: Int) {
-        let rowStep = channels * stride, plane = od * oh * ow
+        let rowStep = block, plane = od * oh * ow
         var rows = [SIMD4<Float>](repeating: .zero, count: 16)
         rows.withUnsafeMutableBufferPointer { q in
             for co in 0..<channels {
                 let b = bias?[co] ?? 0
+                var cursor = tiling.origin(first)
                 for t in 0..<tiles {
+                    defer { cursor.advance() }
                     let src = m + co * stride + t
                     for r in 0..<16 {
                         let p = src + (r * 4) * rowStep
@@ -159,10 +187,7 @@ enum Winograd3D {
                     let s0 = q[1] + q[5] + q[9], s1 = q[5] - q[9] - q[13]
                     let u0 = q[2] + q[6] + q[10], u1 = q[6] - q[10] - q[14]
                     let w0 = q[3] + q[7] + q[11], w1 = q[7] - q[11] - q[15]
-                    let index = first + t
-                    let z = (index / (tiling.ty * tiling.tx)) * 2
-                    let y = ((index / tiling.tx) % tiling.ty) * 2
-                    let x = (index % tiling.tx) * 2
+                    let z = cursor.z, y = cursor.y, x = cursor.x
                     // along x within the row, clipped at the far borders of odd sizes
                     func store(_ row: SIMD4<Float>, _ dz: Int, _ dy: Int) {
                         guard z + dz < od && y + dy < oh else { return }

@@ -67,7 +67,7 @@ public struct BrainExtractor: Sendable {
 
     /// Brain probability on the padded network grid, averaged over folds and mirrorings.
     public func predict(_ input: Tensor) -> Tensor {
-        let mirrorings: [Set<Int>] = mode == .fast ? [[]] : [[], [2], [1], [1, 2], [0], [0, 2], [0, 1], [0, 1, 2]]
+        let mirrorings = self.mirrorings
         var sum: Tensor?
         for network in networks {
             for axes in mirrorings {
@@ -81,6 +81,18 @@ public struct BrainExtractor: Sendable {
         return mean
     }
 
+    /// The convolutions of one network pass on an input of `shape` (depth, height, width);
+    /// the mode runs `passes` of them.
+    public func convolutionCosts(shape: [Int]) -> [HDBETNetwork.ConvolutionCost] {
+        networks[0].convolutionCosts(depth: shape[0], height: shape[1], width: shape[2])
+    }
+
+    /// The axes each pass mirrors: none in fast mode, every combination in accurate mode.
+    var mirrorings: [Set<Int>] { mode == .fast ? [[]] : [[], [2], [1], [1, 2], [0], [0, 2], [0, 1], [0, 1, 2]] }
+
+    /// Network passes per scan: folds times mirrorings (1 fast, 40 accurate).
+    public var passes: Int { networks.count * mirrorings.count }
+
     /// A brain mask for one volume of a scan.
     public func extract(_ volume: NiftiVolume, volumeIndex: Int = 0) -> BrainMask {
         var clock = StageClock()
@@ -91,6 +103,7 @@ public struct BrainExtractor: Sendable {
         clock.lap("brain: preprocess")
         let probabilities = predict(prepared.input)
         clock.lap("brain: network")
+        let networkInputShape = probabilities.shape.dropFirst().map { $0 }
         // channel 1 (brain), cropped to the resampled grid, then back onto the scan's voxels
         let padded = Grid3D(probabilities.width, probabilities.height, probabilities.depth)
         let g = prepared.grid
@@ -107,7 +120,8 @@ public struct BrainExtractor: Sendable {
         clock.lap("brain: largest component")
         let voxelML = spacing.reduce(1, *) / 1000
         return BrainMask(grid: grid, reorientation: view, probability: probability, mask: mask,
-                         volumeML: Double(mask.reduce(0) { $0 + Int($1) }) * voxelML, stages: clock.stages)
+                         volumeML: Double(mask.reduce(0) { $0 + Int($1) }) * voxelML, stages: clock.stages,
+                         networkInputShape: networkInputShape)
     }
 }
 
@@ -124,4 +138,6 @@ public struct BrainMask: Sendable {
     public var volumeML: Double
     /// Seconds spent in each step.
     public var stages: [StageClock.Stage]
+    /// The padded grid the network ran on (depth, height, width).
+    public var networkInputShape: [Int] = []
 }
