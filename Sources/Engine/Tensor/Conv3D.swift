@@ -24,7 +24,7 @@ public struct Conv3D: Sendable {
 
     /// Largest `in * out` whose transformed filters are kept (2.4x the filter's memory). Deeper,
     /// wider layers run on small volumes, where im2col's products are large enough to be fast.
-    public static let winogradMaxPairs = 84 * 168
+    public static let winogradMaxPairs = 168 * 336
 
     /// The kernel size of a cubic kernel (the largest side otherwise).
     public var kernel: Int { kernelSize.max()! }
