@@ -98,15 +98,16 @@ struct BenchCommand: ParsableCommand {
         }
         print(String(format: "sgemm 1024^3 (OpenBLAS)                 %8.1f GFLOP/s", sgemm))
         for c in convs {
-            print(String(format: "conv %-34@ %8.1f GFLOP/s  %6.3f s  (%3.0f%% of sgemm)",
-                         c.name as NSString, c.gflops, c.seconds, 100 * c.gflops / sgemm))
+            print(String(format: "conv %@ %8.1f GFLOP/s  %6.3f s  (%3.0f%% of sgemm; im2col %6.3f s)",
+                         c.name.padding(toLength: 34, withPad: " ", startingAt: 0) as NSString, c.gflops, c.seconds,
+                         100 * c.gflops / sgemm, c.directSeconds))
         }
         print(String(format: "all convolutions                        %8.1f GFLOP/s (%3.0f%% of sgemm)",
                      totalFlops / totalSeconds, 100 * report.convolutionShareOfSgemm))
         if let t = report.hdbetFastSeconds {
             print(String(format: "HD-BET fast mode, whole head %@: %.2f s", (report.scanDimensions ?? []).map(String.init).joined(separator: "x") as NSString, t))
             for stage in report.hdbetStages ?? [] {
-                print(String(format: "  %-36@ %8.2f s", stage.name as NSString, stage.seconds))
+                print(String(format: "  %@ %8.2f s", stage.name.padding(toLength: 36, withPad: " ", startingAt: 0) as NSString, stage.seconds))
             }
         }
         if let g = report.networkGFLOP, let r = report.networkEffectiveGFLOPS, let a = report.hdbetAccurateEstimatedSeconds {
