@@ -19,13 +19,26 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
+    @Option(help: "Engine threads (default: the cores, or DEFACER_THREADS).")
+    var threads = EngineThreads.available
+
     struct Report: Codable {
         var sgemmGFLOPS: Double
         var convolutions: [EngineBenchmarks.ConvResult]
         var convolutionShareOfSgemm: Double
+        var threads: Int
         var hdbetFastSeconds: Double?
         var hdbetStages: [StageClock.Stage]?
+        /// Direct-convolution FLOPs of one network pass on the bench head, in GFLOP, and per layer kind.
+        var networkGFLOP: Double?
+        var networkGFLOPByKind: [String: Double]?
+        /// Network GFLOP divided by the network's seconds, and that over the sgemm rate.
+        var networkEffectiveGFLOPS: Double?
+        var networkRateOverSgemm: Double?
+        /// Accurate mode (40 passes), estimated as fast mode with its network stage taken 40 times.
+        var hdbetAccurateEstimatedSeconds: Double?
         var defaceSeconds: Double?
+        var defaceStages: [StageClock.Stage]?
         var gzipRoundTripSeconds: Double?
         var peakMemoryMiB: Double
         var scanDimensions: [Int]?
@@ -42,21 +55,23 @@ struct BenchCommand: ParsableCommand {
             ("level 3 context (84->84)", 84, 84, [32, 44, 36], 1),
             ("level 4 context (168->168)", 168, 168, [16, 22, 18], 1),
         ]
-        let convs = shapes.map { EngineBenchmarks.convolution(name: $0.0, inChannels: $0.1, outChannels: $0.2, size: $0.3, stride: $0.4) }
+        let convs = shapes.map { EngineBenchmarks.convolution(name: $0.0, inChannels: $0.1, outChannels: $0.2, size: $0.3,
+                                                              stride: $0.4, threads: threads) }
         let totalFlops = convs.reduce(0.0) { $0 + $1.gflops * $1.seconds }
         let totalSeconds = convs.reduce(0.0) { $0 + $1.seconds }
         var report = Report(sgemmGFLOPS: sgemm, convolutions: convs,
-                            convolutionShareOfSgemm: totalFlops / totalSeconds / sgemm,
+                            convolutionShareOfSgemm: totalFlops / totalSeconds / sgemm, threads: threads,
                             peakMemoryMiB: 0)
         if !scan.isEmpty {
             let volume = try NiftiReader().read(scan)
-            let extractor = try BrainExtractor(modelFolder: models, mode: .fast)
+            let extractor = try BrainExtractor(modelFolder: models, mode: .fast, threads: threads)
             let start = ContinuousClock.now
             let mask = extractor.extract(volume)
             let d = ContinuousClock.now - start
             report.hdbetFastSeconds = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
             report.scanDimensions = volume.shape
             report.hdbetStages = mask.stages
+            networkFigures(extractor.convolutionCosts(shape: mask.networkInputShape), mask.stages, sgemm: sgemm, into: &report)
             // end to end: `defacer deface` beside the time to just read and write the same file
             let folder = NSTemporaryDirectory() + "defacer-bench-\(getpid())"
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -65,11 +80,13 @@ struct BenchCommand: ParsableCommand {
                 let path = folder + "/roundtrip-\(UUID().uuidString).nii.gz"
                 _ = try? NiftiWriter(descrip: "bench").write(try! NiftiReader().read(scan), to: path)
             }
-            let defacer = try Defacer(options: DefaceOptions(modelFolder: models))
+            var options = DefaceOptions(modelFolder: models)
+            options.threads = threads
+            let defacer = try Defacer(options: options)
             report.defaceSeconds = EngineBenchmarks.bestTime(repeats: 1) {
                 let stem = folder + "/deface-\(UUID().uuidString)"
-                _ = try? defacer.deface(input: scan, outputs: DefaceOutputs(defaced: stem + "_defaced.nii.gz", faceMask: stem + "_mask.nii.gz",
-                                                                           qcPicture: stem + "_qc.png", report: stem + ".json"))
+                report.defaceStages = try? defacer.deface(input: scan, outputs: DefaceOutputs(defaced: stem + "_defaced.nii.gz", faceMask: stem + "_mask.nii.gz",
+                                                                           qcPicture: stem + "_qc.png", report: stem + ".json")).stages
             }
         }
         report.peakMemoryMiB = EngineBenchmarks.peakMemoryMiB()
@@ -81,20 +98,37 @@ struct BenchCommand: ParsableCommand {
         }
         print(String(format: "sgemm 1024^3 (OpenBLAS)                 %8.1f GFLOP/s", sgemm))
         for c in convs {
-            print(String(format: "conv %-34@ %8.1f GFLOP/s  %6.3f s  (%3.0f%% of sgemm)",
-                         c.name as NSString, c.gflops, c.seconds, 100 * c.gflops / sgemm))
+            print(String(format: "conv %@ %8.1f GFLOP/s  %6.3f s  (%3.0f%% of sgemm; im2col %6.3f s)",
+                         c.name.padding(toLength: 34, withPad: " ", startingAt: 0) as NSString, c.gflops, c.seconds,
+                         100 * c.gflops / sgemm, c.directSeconds))
         }
         print(String(format: "all convolutions                        %8.1f GFLOP/s (%3.0f%% of sgemm)",
                      totalFlops / totalSeconds, 100 * report.convolutionShareOfSgemm))
         if let t = report.hdbetFastSeconds {
             print(String(format: "HD-BET fast mode, whole head %@: %.2f s", (report.scanDimensions ?? []).map(String.init).joined(separator: "x") as NSString, t))
             for stage in report.hdbetStages ?? [] {
-                print(String(format: "  %-36@ %8.2f s", stage.name as NSString, stage.seconds))
+                print(String(format: "  %@ %8.2f s", stage.name.padding(toLength: 36, withPad: " ", startingAt: 0) as NSString, stage.seconds))
             }
+        }
+        if let g = report.networkGFLOP, let r = report.networkEffectiveGFLOPS, let a = report.hdbetAccurateEstimatedSeconds {
+            print(String(format: "network: %.1f GFLOP (direct count), effective %.1f GFLOP/s = %.2fx sgemm; accurate mode about %.0f s (estimated)",
+                         g, r, report.networkRateOverSgemm ?? 0, a))
         }
         if let d = report.defaceSeconds, let g = report.gzipRoundTripSeconds {
             print(String(format: "defacer deface end to end: %.2f s; read + write the same file: %.2f s (%.1fx)", d, g, d / g))
         }
         print(String(format: "peak memory                             %8.0f MiB", report.peakMemoryMiB))
+    }
+
+    /// The network's FLOPs on the bench head, its effective rate, and accurate mode's estimate.
+    private func networkFigures(_ costs: [HDBETNetwork.ConvolutionCost], _ stages: [StageClock.Stage], sgemm: Double,
+                                into report: inout Report) {
+        let gflop = costs.reduce(0.0) { $0 + $1.flops } / 1e9
+        report.networkGFLOP = gflop
+        report.networkGFLOPByKind = Dictionary(costs.map { ($0.kind, $0.flops / 1e9) }, uniquingKeysWith: +)
+        guard let network = stages.first(where: { $0.name == "brain: network" })?.seconds else { return }
+        report.networkEffectiveGFLOPS = gflop / network
+        report.networkRateOverSgemm = gflop / network / sgemm
+        report.hdbetAccurateEstimatedSeconds = stages.reduce(0.0) { $0 + $1.seconds } + 39 * network
     }
 }

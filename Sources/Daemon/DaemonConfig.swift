@@ -51,9 +51,10 @@ struct DefacingSettings: Sendable, Hashable {
     var outputs: Set<OutputKind> = [.defaced, .faceMask, .qcPicture, .report]
     var maxVoxels: Int64 = NiftiReader.defaultMaxVoxels
 
-    /// The engine options for these settings (outputs are the daemon's business).
-    func engineOptions(models: String) -> DefaceOptions {
+    /// The engine options for these settings, on `threads` workers (outputs are the daemon's business).
+    func engineOptions(models: String, threads: Int) -> DefaceOptions {
         var options = DefaceOptions(modelFolder: models + "/hdbet")
+        options.threads = threads
         options.mode = mode
         options.marginMM = marginMM
         options.removeEars = removeEars

@@ -68,7 +68,6 @@ final class DropFolderService: @unchecked Sendable {
     private var nextJob = 0
     private var doneCount = 0, failedCount = 0
     private var draining = false, reloading = false
-    private var pendingThreads: Int?
     private var tickTimer: DispatchSourceTimer?
     private var rescanTimer: DispatchSourceTimer?
     private var pollTimer: DispatchSourceTimer?
@@ -95,8 +94,13 @@ final class DropFolderService: @unchecked Sendable {
         for inbox in config.inboxes {
             let key = inbox.defacing.engineKey
             if result[key] != nil { continue }
-            if models == config.models, let old = existing[key] { result[key] = old; continue }
-            result[key] = try Defacer(options: inbox.defacing.engineOptions(models: config.models))
+            // an engine carries its thread count: a changed max_jobs loads new ones, and running
+            // jobs finish on the engines they started with
+            if models == config.models, let old = existing[key], old.options.threads == config.threadsPerJob {
+                result[key] = old
+                continue
+            }
+            result[key] = try Defacer(options: inbox.defacing.engineOptions(models: config.models, threads: config.threadsPerJob))
         }
         return result
     }
@@ -108,7 +112,6 @@ final class DropFolderService: @unchecked Sendable {
     func start() throws(SystemError) {
         let queue = loop
         watcher = try InotifyWatcher(queue: queue) { [unowned self] events in self.handle(events) }
-        EngineThreads.configure(threads: config.threadsPerJob)
         loop.sync {
             for inbox in config.inboxes { addInbox(inbox) }
             for sig in [SIGHUP, SIGTERM, SIGINT] {
@@ -458,10 +461,6 @@ final class DropFolderService: @unchecked Sendable {
                 if case .resume(let scanID) = item.kind { queuedResumes.remove(scanID) }
                 continue
             }
-            if running.isEmpty, let threads = pendingThreads {
-                EngineThreads.configure(threads: threads)
-                pendingThreads = nil
-            }
             guard let processor = processors[inbox.config.defacing.engineKey] else { continue }
             let context = JobContext(inbox: inbox.config, processor: processor, crashLimit: config.crashLimit,
                                      writeRetries: config.writeRetries, log: log, dicom: config.dicom)
@@ -686,7 +685,6 @@ final class DropFolderService: @unchecked Sendable {
                     addInbox(inbox)
                 }
             }
-            if new.threadsPerJob != old.threadsPerJob { pendingThreads = new.threadsPerJob }
             startTimers()
             log.log(.reloaded, "configuration reloaded: \(new.inboxes.count) inbox\(new.inboxes.count == 1 ? "" : "es"), at most \(new.maxJobs) scan\(new.maxJobs == 1 ? "" : "s") at once",
                     [("INBOXES", new.inboxes.map(\.name).joined(separator: ",")), ("MAX_JOBS", "\(new.maxJobs)")])

@@ -10,6 +10,8 @@ public struct DefaceOptions: Sendable, Equatable {
     public var removeEars = true
     /// Largest image accepted, in voxels over all volumes.
     public var maxVoxels: Int64 = NiftiReader.defaultMaxVoxels
+    /// Worker threads for the brain network (the service gives each job its share of the cores).
+    public var threads: Int = EngineThreads.available
 
     public init(modelFolder: String) {
         self.modelFolder = modelFolder

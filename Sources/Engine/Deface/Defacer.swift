@@ -15,7 +15,7 @@ public struct Defacer: Sendable {
 
     public init(options: DefaceOptions) throws(ModelError) {
         self.options = options
-        extractor = try BrainExtractor(modelFolder: options.modelFolder, mode: options.mode)
+        extractor = try BrainExtractor(modelFolder: options.modelFolder, mode: options.mode, threads: options.threads)
     }
 
     /// Reads `input`, defaces it and writes the requested outputs (each under a temporary name,

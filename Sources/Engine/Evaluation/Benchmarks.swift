@@ -21,7 +21,7 @@ public enum EngineBenchmarks {
         let b = (0..<(n * n)).map { Float(($0 % 13) - 6) * 0.01 }
         var c = [Float](repeating: 0, count: n * n)
         // the machine's rate: OpenBLAS on all the engine's cores, then back to one per worker
-        openblas_set_num_threads(Int32(EngineThreads.count))
+        openblas_set_num_threads(Int32(EngineThreads.available))
         defer { openblas_set_num_threads(1) }
         let seconds = bestTime(repeats: repeats) {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n),
@@ -30,32 +30,40 @@ public enum EngineBenchmarks {
         return 2 * Double(n * n * n) / seconds / 1e9
     }
 
-    /// One convolution shape's effective speed.
+    /// One convolution shape's effective speed: the engine's algorithm beside im2col's.
     public struct ConvResult: Sendable, Codable {
         public var name: String
         public var inChannels: Int
         public var outChannels: Int
         public var size: [Int]
         public var stride: Int
+        /// `winograd` or `im2col`: what the engine runs for this shape.
+        public var algorithm: String
         public var seconds: Double
+        /// Direct-convolution FLOPs divided by the engine's time.
         public var gflops: Double
+        /// The same shape as im2col times the filters (every multiply).
+        public var directSeconds: Double
+        public var directGFLOPS: Double
     }
 
     /// Effective GFLOP/s of the engine's 3x3x3 convolution (multiply-adds counted on the
-    /// output voxels) on a given shape.
+    /// output voxels, as a direct convolution does them) on a given shape, beside im2col's.
     public static func convolution(name: String, inChannels: Int, outChannels: Int, size: [Int], stride: Int = 1,
-                                   repeats: Int = 3) -> ConvResult {
+                                   threads: Int = EngineThreads.available, repeats: Int = 3) -> ConvResult {
         let x = Tensor(channels: inChannels, depth: size[0], height: size[1], width: size[2],
                        data: (0..<(inChannels * size.reduce(1, *))).map { Float(($0 % 23) - 11) * 0.05 })
         let conv = Conv3D(inChannels: inChannels, outChannels: outChannels, kernel: 3, stride: stride, padding: 1,
                           weight: (0..<(outChannels * inChannels * 27)).map { Float(($0 % 7) - 3) * 0.01 },
                           bias: [Float](repeating: 0.1, count: outChannels))
         var out: Tensor?
-        let seconds = bestTime(repeats: repeats) { out = conv(x) }
+        let seconds = bestTime(repeats: repeats) { out = conv(x, threads: threads) }
+        let directSeconds = conv.usesWinograd ? bestTime(repeats: repeats) { out = conv.direct(x, threads: threads) } : seconds
         let voxels = Double(out!.spatialCount)
         let flops = 2 * Double(outChannels * inChannels * 27) * voxels
         return ConvResult(name: name, inChannels: inChannels, outChannels: outChannels, size: size, stride: stride,
-                          seconds: seconds, gflops: flops / seconds / 1e9)
+                          algorithm: conv.usesWinograd ? "winograd" : "im2col", seconds: seconds, gflops: flops / seconds / 1e9,
+                          directSeconds: directSeconds, directGFLOPS: flops / directSeconds / 1e9)
     }
 
     /// Peak resident memory of this process so far, in MiB.

@@ -2,9 +2,10 @@ import COpenBLAS
 import Dispatch
 
 /// A 3D convolution (PyTorch `Conv3d` semantics, weights `[out, in, kd, kh, kw]`), computed as
-/// a matrix product on OpenBLAS over im2col tiles, so scratch memory stays bounded whatever
-/// the volume size. Kernel, stride and padding may differ per axis (nnU-Net's `[1, 3, 3]`
-/// kernels and `[1, 2, 2]` strides).
+/// matrix products on OpenBLAS: Winograd F(2x2x2, 3x3x3) for stride-1 3x3x3 kernels with up to
+/// ``winogradMaxPairs`` channel pairs, im2col tiles otherwise; scratch memory stays bounded
+/// whatever the volume size. Kernel, stride and padding may differ per axis (nnU-Net's
+/// `[1, 3, 3]` kernels and `[1, 2, 2]` strides).
 public struct Conv3D: Sendable {
     public let inChannels: Int
     public let outChannels: Int
@@ -18,6 +19,12 @@ public struct Conv3D: Sendable {
     public let weight: [Float]
     /// `[out]`, or nil for no bias.
     public let bias: [Float]?
+    /// The filters in Winograd's transformed domain, `[64, out, in]`, for the convolutions that use it.
+    let winogradWeight: [Float]?
+
+    /// Largest `in * out` whose transformed filters are kept (2.4x the filter's memory). Deeper,
+    /// wider layers run on small volumes, where im2col's products are large enough to be fast.
+    public static let winogradMaxPairs = 168 * 336
 
     /// The kernel size of a cubic kernel (the largest side otherwise).
     public var kernel: Int { kernelSize.max()! }
@@ -51,13 +58,57 @@ public struct Conv3D: Sendable {
         self.paddings = padding
         self.weight = weight
         self.bias = bias
+        if kernel == [3, 3, 3] && stride == [1, 1, 1] && inChannels * outChannels <= Self.winogradMaxPairs {
+            var u = [Float](repeating: 0, count: Winograd3D.points * outChannels * inChannels)
+            weight.withUnsafeBufferPointer { w in
+                u.withUnsafeMutableBufferPointer { Winograd3D.transformWeights(w.baseAddress!, outChannels: outChannels,
+                                                                                inChannels: inChannels, into: $0.baseAddress!) }
+            }
+            winogradWeight = u
+        } else {
+            winogradWeight = nil
+        }
     }
+
+    /// Whether this convolution runs as Winograd F(2x2x2, 3x3x3).
+    public var usesWinograd: Bool { winogradWeight != nil }
 
     func outputSize(_ n: Int, axis: Int) -> Int { (n + 2 * paddings[axis] - kernelSize[axis]) / strides[axis] + 1 }
 
-    /// Applies the convolution.
-    public func callAsFunction(_ x: Tensor) -> Tensor {
+    /// Applies the convolution on `threads` workers, plus `residual` (same shape as the output)
+    /// when given, added as the output is written.
+    public func callAsFunction(_ x: Tensor, adding residual: Tensor? = nil, threads: Int = EngineThreads.available) -> Tensor {
+        guard let winogradWeight else {
+            let y = direct(x, threads: threads)
+            return residual.map { TensorOps.add(y, $0) } ?? y
+        }
         precondition(x.channels == inChannels, "conv expects \(inChannels) channels, got \(x.channels)")
+        EngineThreads.useSingleThreadedBLAS()
+        let od = outputSize(x.depth, axis: 0), oh = outputSize(x.height, axis: 1), ow = outputSize(x.width, axis: 2)
+        var out = [Float](repeating: 0, count: outChannels * od * oh * ow)
+        precondition(residual == nil || residual!.shape == [outChannels, od, oh, ow], "conv residual shape")
+        x.data.withUnsafeBufferPointer { src in
+            winogradWeight.withUnsafeBufferPointer { u in
+                out.withUnsafeMutableBufferPointer { dst in
+                    (bias ?? []).withUnsafeBufferPointer { b in
+                      (residual?.data ?? []).withUnsafeBufferPointer { r in
+                        Winograd3D.convolve(x, src: src.baseAddress!, transformedWeights: u.baseAddress!,
+                                            bias: bias == nil ? nil : b.baseAddress,
+                                            residual: residual == nil ? nil : r.baseAddress,
+                                            outChannels: outChannels, pads: paddings, out: dst.baseAddress!,
+                                            od: od, oh: oh, ow: ow, threads: threads)
+                      }
+                    }
+                }
+            }
+        }
+        return Tensor(channels: outChannels, depth: od, height: oh, width: ow, data: out)
+    }
+
+    /// The convolution as im2col tiles times the filters (every multiply of the definition).
+    public func direct(_ x: Tensor, threads: Int = EngineThreads.available) -> Tensor {
+        precondition(x.channels == inChannels, "conv expects \(inChannels) channels, got \(x.channels)")
+        EngineThreads.useSingleThreadedBLAS()
         let od = outputSize(x.depth, axis: 0), oh = outputSize(x.height, axis: 1), ow = outputSize(x.width, axis: 2)
         let n = od * oh * ow
         var out = [Float](repeating: 0, count: outChannels * n)
@@ -68,7 +119,7 @@ public struct Conv3D: Sendable {
                 weight.withUnsafeBufferPointer { w in
                     out.withUnsafeMutableBufferPointer { dst in
                         ParallelGEMM.multiply(m: outChannels, n: n, k: inChannels, a: w.baseAddress!, lda: inChannels,
-                                              b: src.baseAddress!, ldb: n, c: dst.baseAddress!, ldc: n)
+                                              b: src.baseAddress!, ldb: n, c: dst.baseAddress!, ldc: n, threads: threads)
                     }
                 }
             }
@@ -78,7 +129,7 @@ public struct Conv3D: Sendable {
             let linesTotal = od * oh
             let linesPerTile = max(1, min(linesTotal, Self.tileFloats / max(1, kRows * ow)))
             let tiles = (linesTotal + linesPerTile - 1) / linesPerTile
-            let workers = min(EngineThreads.count, tiles)
+            let workers = max(1, min(threads, tiles))
             x.data.withUnsafeBufferPointer { srcBuf in
                 weight.withUnsafeBufferPointer { wBuf in
                     out.withUnsafeMutableBufferPointer { dstBuf in

@@ -16,14 +16,15 @@ public struct InstanceNorm: Sendable {
     }
 
     /// Normalises each channel, then applies `leakySlope` (nil: no activation).
-    public func callAsFunction(_ x: Tensor, leakySlope: Float? = nil) -> Tensor {
+    public func callAsFunction(_ x: Tensor, leakySlope: Float? = nil, threads: Int = EngineThreads.available) -> Tensor {
+        let workers = max(1, min(x.channels, threads))
         precondition(x.channels == weight.count, "instance norm expects \(weight.count) channels")
         var y = x
         let n = x.spatialCount, channels = x.channels
         let weight = self.weight, bias = self.bias, epsilon = Double(self.epsilon)
         y.data.withUnsafeMutableBufferPointer { buf in
             let shared = UnsafeShared(buf.baseAddress!)
-            DispatchQueue.concurrentPerform(iterations: min(channels, EngineThreads.count)) { worker in
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
                 var c = worker
                 while c < channels {
                     let p = shared.pointer + c * n
@@ -53,7 +54,7 @@ public struct InstanceNorm: Sendable {
                     } else {
                         for i in 0..<n { p[i] = p[i] * scale + shift }
                     }
-                    c += min(channels, EngineThreads.count)
+                    c += workers
                 }
             }
         }

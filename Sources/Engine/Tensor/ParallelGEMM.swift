@@ -5,8 +5,9 @@ import Dispatch
 /// engine's workers, each calling single-threaded OpenBLAS.
 enum ParallelGEMM {
     static func multiply(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, transposeA: Bool = false,
-                         b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        let workers = max(1, min(EngineThreads.count, n / 256))
+                         b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int) {
+        EngineThreads.useSingleThreadedBLAS()
+        let workers = max(1, min(threads, n / 256))
         let chunk = (n + workers - 1) / workers
         let sa = UnsafeShared(a), sb = UnsafeShared(b), sc = UnsafeShared(c)
         DispatchQueue.concurrentPerform(iterations: workers) { worker in

@@ -31,7 +31,7 @@ public struct TransposedConv3D: Sendable {
         self.bias = bias
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor {
+    public func callAsFunction(_ x: Tensor, threads: Int = EngineThreads.available) -> Tensor {
         precondition(x.channels == inChannels, "transposed conv expects \(inChannels) channels")
         let (sd, sh, sw) = (strides[0], strides[1], strides[2])
         let block = sd * sh * sw
@@ -43,7 +43,7 @@ public struct TransposedConv3D: Sendable {
             weight.withUnsafeBufferPointer { w in
                 products.withUnsafeMutableBufferPointer { dst in
                     ParallelGEMM.multiply(m: rows, n: n, k: inChannels, a: w.baseAddress!, lda: rows, transposeA: true,
-                                          b: src.baseAddress!, ldb: n, c: dst.baseAddress!, ldc: n)
+                                          b: src.baseAddress!, ldb: n, c: dst.baseAddress!, ldc: n, threads: threads)
                 }
             }
         }

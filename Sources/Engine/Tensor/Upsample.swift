@@ -4,7 +4,8 @@ import Dispatch
 /// to an explicit output size.
 public enum Upsample {
     /// Resizes every channel of `x` to `depth x height x width`.
-    public static func trilinearAlignCorners(_ x: Tensor, depth: Int, height: Int, width: Int) -> Tensor {
+    public static func trilinearAlignCorners(_ x: Tensor, depth: Int, height: Int, width: Int,
+                                             threads: Int = EngineThreads.available) -> Tensor {
         func axis(_ n: Int, _ m: Int) -> (lo: [Int], hi: [Int], t: [Float]) {
             var lo = [Int](), hi = [Int](), t = [Float]()
             let scale = m > 1 ? Float(n - 1) / Float(m - 1) : 0
@@ -24,7 +25,7 @@ public enum Upsample {
         x.data.withUnsafeBufferPointer { srcBuf in
             out.withUnsafeMutableBufferPointer { dstBuf in
                 let sharedSrc = UnsafeShared(srcBuf.baseAddress!), sharedDst = UnsafeShared(dstBuf.baseAddress!)
-                let workers = min(channels, EngineThreads.count)
+                let workers = max(1, min(channels, threads))
                 DispatchQueue.concurrentPerform(iterations: workers) { worker in
                   for c in stride(from: worker, to: channels, by: workers) {
                     let src = UnsafePointer(sharedSrc.pointer), dst = sharedDst.pointer

@@ -8,11 +8,14 @@ public struct BrainExtractor: Sendable {
     public enum Mode: String, Sendable, CaseIterable { case fast, accurate }
 
     public let mode: Mode
+    /// Worker threads the network's layers use.
+    public let threads: Int
     public let descriptor: ModelDescriptor
     let networks: [HDBETNetwork]
 
-    /// Loads the folds the mode needs from a converted model folder (`models/hdbet`).
-    public init(modelFolder: String, mode: Mode = .fast) throws(ModelError) {
+    /// Loads the folds the mode needs from a converted model folder (`models/hdbet`); the
+    /// network runs on `threads` workers.
+    public init(modelFolder: String, mode: Mode = .fast, threads: Int = EngineThreads.available) throws(ModelError) {
         let descriptor = try ModelDescriptor(path: modelFolder + "/model.json")
         guard descriptor.architecture == "hdbet" else {
             throw ModelError(.unsupportedArchitecture(descriptor.architecture), path: modelFolder + "/model.json")
@@ -24,6 +27,7 @@ public struct BrainExtractor: Sendable {
             networks.append(try HDBETNetwork(weights: weights, hyperparameters: descriptor.hdbetHyperparameters))
         }
         self.mode = mode
+        self.threads = max(1, threads)
         self.descriptor = descriptor
         self.networks = networks
     }
@@ -63,11 +67,11 @@ public struct BrainExtractor: Sendable {
 
     /// Brain probability on the padded network grid, averaged over folds and mirrorings.
     public func predict(_ input: Tensor) -> Tensor {
-        let mirrorings: [Set<Int>] = mode == .fast ? [[]] : [[], [2], [1], [1, 2], [0], [0, 2], [0, 1], [0, 1, 2]]
+        let mirrorings = self.mirrorings
         var sum: Tensor?
         for network in networks {
             for axes in mirrorings {
-                let p = TensorOps.flip(network(TensorOps.flip(input, axes: axes)), axes: axes)
+                let p = TensorOps.flip(network(TensorOps.flip(input, axes: axes), threads: threads), axes: axes)
                 sum = sum.map { TensorOps.add($0, p) } ?? p
             }
         }
@@ -76,6 +80,18 @@ public struct BrainExtractor: Sendable {
         for i in mean.data.indices { mean.data[i] *= scale }
         return mean
     }
+
+    /// The convolutions of one network pass on an input of `shape` (depth, height, width);
+    /// the mode runs `passes` of them.
+    public func convolutionCosts(shape: [Int]) -> [HDBETNetwork.ConvolutionCost] {
+        networks[0].convolutionCosts(depth: shape[0], height: shape[1], width: shape[2])
+    }
+
+    /// The axes each pass mirrors: none in fast mode, every combination in accurate mode.
+    var mirrorings: [Set<Int>] { mode == .fast ? [[]] : [[], [2], [1], [1, 2], [0], [0, 2], [0, 1], [0, 1, 2]] }
+
+    /// Network passes per scan: folds times mirrorings (1 fast, 40 accurate).
+    public var passes: Int { networks.count * mirrorings.count }
 
     /// A brain mask for one volume of a scan.
     public func extract(_ volume: NiftiVolume, volumeIndex: Int = 0) -> BrainMask {
@@ -87,6 +103,7 @@ public struct BrainExtractor: Sendable {
         clock.lap("brain: preprocess")
         let probabilities = predict(prepared.input)
         clock.lap("brain: network")
+        let networkInputShape = probabilities.shape.dropFirst().map { $0 }
         // channel 1 (brain), cropped to the resampled grid, then back onto the scan's voxels
         let padded = Grid3D(probabilities.width, probabilities.height, probabilities.depth)
         let g = prepared.grid
@@ -103,7 +120,8 @@ public struct BrainExtractor: Sendable {
         clock.lap("brain: largest component")
         let voxelML = spacing.reduce(1, *) / 1000
         return BrainMask(grid: grid, reorientation: view, probability: probability, mask: mask,
-                         volumeML: Double(mask.reduce(0) { $0 + Int($1) }) * voxelML, stages: clock.stages)
+                         volumeML: Double(mask.reduce(0) { $0 + Int($1) }) * voxelML, stages: clock.stages,
+                         networkInputShape: networkInputShape)
     }
 }
 
@@ -120,4 +138,6 @@ public struct BrainMask: Sendable {
     public var volumeML: Double
     /// Seconds spent in each step.
     public var stages: [StageClock.Stage]
+    /// The padded grid the network ran on (depth, height, width).
+    public var networkInputShape: [Int] = []
 }

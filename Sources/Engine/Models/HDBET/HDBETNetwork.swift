@@ -85,39 +85,41 @@ public struct HDBETNetwork: Sendable {
     /// Input sizes must be multiples of this.
     public var sizeMultiple: Int { 1 << (hyperparameters.levels - 1) }
 
-    /// Class probabilities (softmax) for a normalised input of `inputChannels` channels.
-    public func callAsFunction(_ input: Tensor) -> Tensor {
-        let slope = hyperparameters.moduleLeakiness
-        var x = contexts[0].apply(initConv(input), slope: slope)
+    /// Class probabilities (softmax) for a normalised input of `inputChannels` channels, on
+    /// `threads` workers.
+    public func callAsFunction(_ input: Tensor, threads: Int = EngineThreads.available) -> Tensor {
+        let slope = hyperparameters.moduleLeakiness, t = threads
+        var x = contexts[0].apply(initConv(input, threads: t), slope: slope, threads: t)
         var skips: [Tensor] = []
         for level in 0..<downs.count {
-            let activated = downs[level].norm(x, leakySlope: slope)
-            x = downs[level].conv(activated)
+            let activated = downs[level].norm(x, leakySlope: slope, threads: t)
+            x = downs[level].conv(activated, threads: t)
             skips.append(activated)
-            x = contexts[level + 1].apply(x, slope: slope)
+            x = contexts[level + 1].apply(x, slope: slope, threads: t)
         }
-        x = bottomNorm(x, leakySlope: hyperparameters.networkLeakiness)
+        x = bottomNorm(x, leakySlope: hyperparameters.networkLeakiness, threads: t)
         for step in 0..<ups.count {
             let skip = skips.removeLast()
-            x = Upsample.trilinearAlignCorners(x, depth: 2 * x.depth, height: 2 * x.height, width: 2 * x.width)
-            x = ups[step].norm(ups[step].conv(x), leakySlope: slope)
+            x = Upsample.trilinearAlignCorners(x, depth: 2 * x.depth, height: 2 * x.height, width: 2 * x.width, threads: t)
+            x = ups[step].norm(ups[step].conv(x, threads: t), leakySlope: slope, threads: t)
             x = TensorOps.concatChannels(skip, x)
             if step < localizations.count {
                 let loc = localizations[step]
-                x = loc.norm1(loc.conv1(x), leakySlope: slope)
-                x = loc.norm2(loc.conv2(x), leakySlope: slope)
+                x = loc.norm1(loc.conv1(x, threads: t), leakySlope: slope, threads: t)
+                x = loc.norm2(loc.conv2(x, threads: t), leakySlope: slope, threads: t)
             }
         }
-        x = endNorm1(endConv1(x), leakySlope: hyperparameters.networkLeakiness)
-        x = endNorm2(endConv2(x), leakySlope: hyperparameters.networkLeakiness)
-        return TensorOps.softmaxChannels(segmentation(x))
+        x = endNorm1(endConv1(x, threads: t), leakySlope: hyperparameters.networkLeakiness, threads: t)
+        x = endNorm2(endConv2(x, threads: t), leakySlope: hyperparameters.networkLeakiness, threads: t)
+        return TensorOps.softmaxChannels(segmentation(x, threads: t))
     }
 }
 
 extension HDBETNetwork.Encoding {
-    /// Pre-activation residual block: norm, lrelu, conv, norm, lrelu, conv, plus the input.
-    func apply(_ x: Tensor, slope: Float) -> Tensor {
-        let y = conv2(norm2(conv1(norm1(x, leakySlope: slope)), leakySlope: slope))
-        return TensorOps.add(y, x)
+    /// Pre-activation residual block: norm, lrelu, conv, norm, lrelu, conv, plus the input
+    /// (added as the second convolution writes its output).
+    func apply(_ x: Tensor, slope: Float, threads: Int) -> Tensor {
+        let inner = norm2(conv1(norm1(x, leakySlope: slope, threads: threads), threads: threads), leakySlope: slope, threads: threads)
+        return conv2(inner, adding: x, threads: threads)
     }
 }

@@ -1,0 +1,208 @@
+import COpenBLAS
+import Dispatch
+
+/// Winograd F(2x2x2, 3x3x3) for stride-1 3x3x3 convolutions (Lavin and Gray 2016, extended to
+/// three axes): each 4x4x4 input tile and each 3x3x3 filter are taken to a 64-point transformed
+/// domain, where a 2x2x2 output tile needs 64 multiplies per channel pair instead of 216. The
+/// products over channels are 64 matrix products per batch of tiles, on OpenBLAS.
+///
+/// 1-D transforms (F(2,3)): `Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]`,
+/// `G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1]`, `Aᵀ = [1 1 1 0; 0 1 -1 -1]`, applied along each axis.
+enum Winograd3D {
+    /// Transformed-domain points per tile.
+    static let points = 64
+
+    /// Filters `[out, in, 3, 3, 3]` to `[64, out, in]` (`G g Gᵀ` along each axis).
+    static func transformWeights(_ weight: UnsafePointer<Float>, outChannels: Int, inChannels: Int,
+                                 into u: UnsafeMutablePointer<Float>) {
+        let pairs = outChannels * inChannels
+        var t1 = [Float](repeating: 0, count: 36), t2 = [Float](repeating: 0, count: 48), t3 = [Float](repeating: 0, count: 64)
+        for pair in 0..<pairs {
+            let g = weight + pair * 27
+            // along x: [z][y][3] -> [z][y][4]
+            for r in 0..<9 {
+                let a = g[r * 3], b = g[r * 3 + 1], c = g[r * 3 + 2]
+                t1[r * 4] = a; t1[r * 4 + 1] = (a + b + c) * 0.5; t1[r * 4 + 2] = (a - b + c) * 0.5; t1[r * 4 + 3] = c
+            }
+            // along y: [z][3][4] -> [z][4][4]
+            for z in 0..<3 {
+                for x in 0..<4 {
+                    let a = t1[(z * 3) * 4 + x], b = t1[(z * 3 + 1) * 4 + x], c = t1[(z * 3 + 2) * 4 + x]
+                    t2[(z * 4) * 4 + x] = a
+                    t2[(z * 4 + 1) * 4 + x] = (a + b + c) * 0.5
+                    t2[(z * 4 + 2) * 4 + x] = (a - b + c) * 0.5
+                    t2[(z * 4 + 3) * 4 + x] = c
+                }
+            }
+            // along z: [3][4][4] -> [4][4][4]
+            for yx in 0..<16 {
+                let a = t2[yx], b = t2[16 + yx], c = t2[32 + yx]
+                t3[yx] = a; t3[16 + yx] = (a + b + c) * 0.5; t3[32 + yx] = (a - b + c) * 0.5; t3[48 + yx] = c
+            }
+            for e in 0..<64 { u[e * pairs + pair] = t3[e] }
+        }
+    }
+
+    /// Tiles of the output: 2x2x2 blocks, counted per axis.
+    struct Tiling {
+        var tz: Int, ty: Int, tx: Int
+        var count: Int { tz * ty * tx }
+        init(od: Int, oh: Int, ow: Int) { tz = (od + 1) / 2; ty = (oh + 1) / 2; tx = (ow + 1) / 2 }
+
+        /// The first output voxel (z, y, x) of tile `index`.
+        func origin(_ index: Int) -> Cursor {
+            Cursor(z: (index / (ty * tx)) * 2, y: ((index / tx) % ty) * 2, x: (index % tx) * 2, width: tx * 2, height: ty * 2)
+        }
+    }
+
+    /// A tile's first output voxel, stepped tile by tile without divisions.
+    struct Cursor {
+        var z: Int, y: Int, x: Int
+        let width: Int, height: Int
+        @inline(__always) mutating func advance() {
+            x += 2
+            if x == width { x = 0; y += 2; if y == height { y = 0; z += 2 } }
+        }
+    }
+
+    /// The convolution of `x` (padding `pads` per axis) into `out` (`[out, od, oh, ow]`), bias and
+    /// `residual` (same shape as `out`) added.
+    static func convolve(_ x: Tensor, src: UnsafePointer<Float>, transformedWeights u: UnsafePointer<Float>,
+                         bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?, outChannels: Int, pads: [Int],
+                         out: UnsafeMutablePointer<Float>, od: Int, oh: Int, ow: Int, threads: Int) {
+        let cin = x.channels, cout = outChannels
+        let tiling = Tiling(od: od, oh: oh, ow: ow)
+        // tiles per batch: transformed input and products of one batch stay about 4 MiB
+        let batch = max(16, min(tiling.count, Conv3D.tileFloats / (points * (cin + cout))))
+        let batches = (tiling.count + batch - 1) / batch
+        // the 64 point blocks start one cache line apart modulo 4 KiB, so a tile's 64 scattered
+        // stores (and the output transform's 64 loads) do not all fall in one cache set
+        let inBlock = padded(cin * batch), outBlock = padded(cout * batch)
+        let workers = max(1, min(threads, batches))
+        let s = UnsafeShared(src), w = UnsafeShared(u), o = UnsafeShared(out)
+        let b = bias.map { UnsafeShared($0) }, res = residual.map { UnsafeShared($0) }
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            let v = UnsafeMutablePointer<Float>.allocate(capacity: points * inBlock)
+            let m = UnsafeMutablePointer<Float>.allocate(capacity: points * outBlock)
+            defer { v.deallocate(); m.deallocate() }
+            var index = worker
+            while index < batches {
+                let t0 = index * batch, tiles = min(batch, tiling.count - t0)
+                transformInput(x, UnsafePointer(s.pointer), pads: pads, tiling: tiling, first: t0, tiles: tiles, stride: batch,
+                               block: inBlock, into: v)
+                for e in 0..<points {
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(cout), Int32(tiles), Int32(cin),
+                                1, w.pointer + e * cout * cin, Int32(cin), v + e * inBlock, Int32(batch),
+                                0, m + e * outBlock, Int32(batch))
+                }
+                transformOutput(m, stride: batch, block: outBlock, channels: cout, bias: b.map { UnsafePointer($0.pointer) },
+                                residual: res.map { UnsafePointer($0.pointer) }, tiling: tiling,
+                                first: t0, tiles: tiles, into: o.pointer, od: od, oh: oh, ow: ow)
+                index += workers
+            }
+        }
+    }
+
+    /// A point block of `floats` rounded up so that consecutive blocks start 16 floats apart modulo 1024.
+    static func padded(_ floats: Int) -> Int {
+        let rounded = (floats + 15) / 16 * 16
+        return rounded + (16 - rounded % 1024 + 1024) % 1024
+    }
+
+    /// `Bᵀ d B` along each axis for tiles `first ..< first+tiles`: `v[e * block + ci * stride + t]`.
+    static func transformInput(_ x: Tensor, _ src: UnsafePointer<Float>, pads: [Int], tiling: Tiling,
+                               first: Int, tiles: Int, stride: Int, block: Int, into v: UnsafeMutablePointer<Float>) {
+        let (d, h, w) = (x.depth, x.height, x.width)
+        let plane = d * h * w, rowStep = block
+        let (pz, py, px) = (pads[0], pads[1], pads[2])
+        var tile = [SIMD4<Float>](repeating: .zero, count: 16)
+        tile.withUnsafeMutableBufferPointer { rows in
+            // channel by channel, so the 64 rows a tile writes stay in L1 from one tile to the next
+            for ci in 0..<x.channels {
+                let channel = src + ci * plane
+                var cursor = tiling.origin(first)
+                for t in 0..<tiles {
+                    defer { cursor.advance() }
+                    let z0 = cursor.z - pz, y0 = cursor.y - py, x0 = cursor.x - px
+                    let inside = z0 >= 0 && z0 + 4 <= d && y0 >= 0 && y0 + 4 <= h && x0 >= 0 && x0 + 4 <= w
+                    // gather the 4x4x4 tile, rows along x
+                    for r in 0..<16 {
+                        let z = z0 + r / 4, y = y0 + r % 4
+                        if inside {
+                            let p = channel + (z * h + y) * w + x0
+                            rows[r] = SIMD4(p[0], p[1], p[2], p[3])
+                        } else if z < 0 || z >= d || y < 0 || y >= h {
+                            rows[r] = .zero
+                        } else {
+                            let p = channel + (z * h + y) * w
+                            var row = SIMD4<Float>.zero
+                            for k in 0..<4 where x0 + k >= 0 && x0 + k < w { row[k] = p[x0 + k] }
+                            rows[r] = row
+                        }
+                    }
+                    // along z (rows r, r+4, r+8, r+12 share y), then along y, as whole rows
+                    for yy in 0..<4 {
+                        let a = rows[yy], b = rows[4 + yy], c = rows[8 + yy], e = rows[12 + yy]
+                        rows[yy] = a - c; rows[4 + yy] = b + c; rows[8 + yy] = c - b; rows[12 + yy] = b - e
+                    }
+                    for zz in 0..<4 {
+                        let base = zz * 4
+                        let a = rows[base], b = rows[base + 1], c = rows[base + 2], e = rows[base + 3]
+                        rows[base] = a - c; rows[base + 1] = b + c; rows[base + 2] = c - b; rows[base + 3] = b - e
+                    }
+                    // along x, within each row; then scatter the 64 points
+                    let dst = v + ci * stride + t
+                    for r in 0..<16 {
+                        let q = rows[r]
+                        let out = dst + (r * 4) * rowStep
+                        out[0] = q[0] - q[2]
+                        out[rowStep] = q[1] + q[2]
+                        out[2 * rowStep] = q[2] - q[1]
+                        out[3 * rowStep] = q[1] - q[3]
+                    }
+                }
+            }
+        }
+    }
+
+    /// `Aᵀ m A` along each axis: products `m[e][co][t]` to 2x2x2 output blocks, plus bias and residual.
+    static func transformOutput(_ m: UnsafePointer<Float>, stride: Int, block: Int, channels: Int, bias: UnsafePointer<Float>?,
+                                residual: UnsafePointer<Float>?, tiling: Tiling, first: Int, tiles: Int,
+                                into out: UnsafeMutablePointer<Float>, od: Int, oh: Int, ow: Int) {
+        let rowStep = block, plane = od * oh * ow
+        var rows = [SIMD4<Float>](repeating: .zero, count: 16)
+        rows.withUnsafeMutableBufferPointer { q in
+            for co in 0..<channels {
+                let b = bias?[co] ?? 0
+                var cursor = tiling.origin(first)
+                for t in 0..<tiles {
+                    defer { cursor.advance() }
+                    let src = m + co * stride + t
+                    for r in 0..<16 {
+                        let p = src + (r * 4) * rowStep
+                        q[r] = SIMD4(p[0], p[rowStep], p[2 * rowStep], p[3 * rowStep])
+                    }
+                    // along z, for each y (rows z*4+y): 16 rows -> 8; then along y -> 4 rows (z, y)
+                    let r0 = q[0] + q[4] + q[8], r1 = q[4] - q[8] - q[12]
+                    let s0 = q[1] + q[5] + q[9], s1 = q[5] - q[9] - q[13]
+                    let u0 = q[2] + q[6] + q[10], u1 = q[6] - q[10] - q[14]
+                    let w0 = q[3] + q[7] + q[11], w1 = q[7] - q[11] - q[15]
+                    let z = cursor.z, y = cursor.y, x = cursor.x
+                    // along x within the row, clipped at the far borders of odd sizes
+                    func store(_ row: SIMD4<Float>, _ dz: Int, _ dy: Int) {
+                        guard z + dz < od && y + dy < oh else { return }
+                        let offset = co * plane + ((z + dz) * oh + y + dy) * ow + x
+                        let p = out + offset
+                        let r0 = residual?[offset] ?? 0
+                        p[0] = row[0] + row[1] + row[2] + b + r0
+                        if x + 1 < ow { p[1] = row[1] - row[2] - row[3] + b + (residual?[offset + 1] ?? 0) }
+                    }
+                    store(r0 + s0 + u0, 0, 0)
+                    store(s0 - u0 - w0, 0, 1)
+                    store(r1 + s1 + u1, 1, 0)
+                    store(s1 - u1 - w1, 1, 1)
+                }
+            }
+        }
+    }
+}
