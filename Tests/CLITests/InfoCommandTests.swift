@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// `defacer --version`, `--help` and `info`, run as the real executable.
 @Suite struct InfoCommandTests {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// `defacer segment` runs a converted nnU-Net model (the tiny real checkpoint of the parity
 /// tests) and writes labels with the scan's geometry.

@@ -1,7 +1,10 @@
-@testable import Daemon
+@testable import DICOM
+@testable import DropFolders
+import Engine
 import Foundation
 import Glibc
 import Testing
+import TestSupport
 
 /// The DICOM parts on their own, on the real DICOM series of data/dicom: the header reader,
 /// the folder inventory (series, broken files, missing slices), the sidecar scrubber, the

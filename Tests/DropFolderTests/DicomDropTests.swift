@@ -2,6 +2,7 @@ import Engine
 import Foundation
 import Glibc
 import Testing
+import TestSupport
 
 /// DICOM folders dropped into a real `defacer run` (the real binary, real inotify, real
 /// dcm2niix, the real engine) and `defacer deface FOLDER`, on DICOM series written by
@@ -9,6 +10,8 @@ import Testing
 /// header. Serialized: each test runs a daemon that uses both cores.
 @Suite(.serialized, .enabled(if: daemonTestsCanRun && DicomSamples.available, "needs models/, data/ and dcm2niix from tools/setup.sh"))
 struct DicomDropTests {
+    init() throws { try requireDaemonTestData() }
+
     static let t1 = "2_t1_mprage_tra_1_5mm"
     static let t2 = "3_t2_space_sag"
 
@@ -48,7 +51,7 @@ struct DicomDropTests {
         try layout.drop(DicomSamples.root + "/single.nii.gz", as: "reference.nii.gz")
         #expect(waitUntil(timeout: 400) { daemon.events("done").count + daemon.events("failed").count >= 2 }, "\(daemon.stderr)")
 
-        #expect(layout.names(layout.outbox) == ["T1-export"] + DropFolderServiceTests.outputSet("reference"))
+        #expect(layout.names(layout.outbox) == ["T1-export"] + DropLayout.outputSet("reference"))
         let folder = layout.outbox + "/T1-export"
         #expect(layout.names(folder) == (Self.outputSet(Self.t1) + ["conversion.json"]).sorted())
         #expect(layout.names(layout.inbox).isEmpty)
@@ -56,7 +59,7 @@ struct DicomDropTests {
         #expect(waitUntil(timeout: 5) { layout.workEntries().isEmpty })
         let done = try #require(daemon.events("done").first { $0["KIND"] == "dicom" })
         #expect(done["SERIES_DEFACED"] == "1" && done["SERIES_NOT_DEFACED"] == "0")
-        #expect(done["NAME_HASH"] == String(SHA256.hex(Array("T1-export".utf8)).prefix(12)))
+        #expect(done["NAME_HASH"] == String(FileHash.sha256(Array("T1-export".utf8)).prefix(12)))
 
         // the same face mask and the same defaced voxels as the NIfTI with the same voxels and geometry
         let dicomMask = try DicomSamples.ras(folder + "/\(Self.t1)_face_mask.nii.gz")

@@ -1,15 +1,15 @@
 import Foundation
 
 /// Runs the built `defacer` executable, as a user would from a shell.
-struct DefacerProcess {
-    struct Result {
-        var status: Int32
-        var stdout: String
-        var stderr: String
+package struct DefacerProcess {
+    package struct Result {
+        package var status: Int32
+        package var stdout: String
+        package var stderr: String
     }
 
     /// The `defacer` binary beside the test bundle in the build folder.
-    static let binary: String = {
+    package static let binary: String = {
         var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         while url.path != "/" {
             url.deleteLastPathComponent()
@@ -19,13 +19,13 @@ struct DefacerProcess {
         fatalError("defacer binary not found near \(CommandLine.arguments[0])")
     }()
 
-    static let repositoryRoot: String = {
+    package static let repositoryRoot: String = {
         var url = URL(fileURLWithPath: #filePath)
         for _ in 0..<3 { url.deleteLastPathComponent() }
         return url.path
     }()
 
-    static func run(_ arguments: [String], environment: [String: String]? = nil) throws -> Result {
+    package static func run(_ arguments: [String], environment: [String: String]? = nil) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments

@@ -5,10 +5,10 @@ import Testing
 
 /// A drop-folder layout under a fresh temporary folder: inbox, outbox, failed (work defaults
 /// to inbox/.defacer-work), a config file, and helpers to look at the folders.
-final class DropLayout: @unchecked Sendable {
-    let root: String
+package final class DropLayout: @unchecked Sendable {
+    package let root: String
 
-    init(_ label: String) throws {
+    package init(_ label: String) throws {
         root = "/tmp/defacer-daemon-tests/\(label)-\(UUID().uuidString.prefix(8))"
         for folder in ["inbox", "outbox", "failed", "staging"] {
             try FileManager.default.createDirectory(atPath: root + "/" + folder, withIntermediateDirectories: true)
@@ -17,14 +17,19 @@ final class DropLayout: @unchecked Sendable {
 
     deinit { try? FileManager.default.removeItem(atPath: root) }
 
-    var inbox: String { root + "/inbox" }
-    var outbox: String { root + "/outbox" }
-    var failed: String { root + "/failed" }
-    var work: String { inbox + "/.defacer-work" }
-    var configPath: String { root + "/defacer.toml" }
+    package var inbox: String { root + "/inbox" }
+    package var outbox: String { root + "/outbox" }
+    package var failed: String { root + "/failed" }
+    package var work: String { inbox + "/.defacer-work" }
+    package var configPath: String { root + "/defacer.toml" }
+
+    /// The four outputs of a defaced scan `stem`, sorted.
+    package static func outputSet(_ stem: String, ext: String = ".nii.gz") -> [String] {
+        [stem + "_deface.json", stem + "_defaced" + ext, stem + "_face_mask.nii.gz", stem + "_qc.png"].sorted()
+    }
 
     /// Writes a config with one inbox (plus `extra` TOML appended).
-    func writeConfig(maxJobs: Int = 1, settle: Double = 1, rescan: Double = 600, global: String = "", extra: String = "") throws {
+    package func writeConfig(maxJobs: Int = 1, settle: Double = 1, rescan: Double = 600, global: String = "", extra: String = "") throws {
         let text = """
         max_jobs = \(maxJobs)
         settle_seconds = \(settle)
@@ -44,38 +49,38 @@ final class DropLayout: @unchecked Sendable {
     }
 
     /// Visible names in a folder (no dotfiles), sorted.
-    func names(_ folder: String) -> [String] {
+    package func names(_ folder: String) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
     }
 
     /// Entries of the work folder (job folders still there).
-    func workEntries() -> [String] {
+    package func workEntries() -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: work)) ?? []).sorted()
     }
 
-    func reason(_ name: String, in folder: String? = nil) throws -> [String: Any] {
+    package func reason(_ name: String, in folder: String? = nil) throws -> [String: Any] {
         let data = try Data(contentsOf: URL(fileURLWithPath: (folder ?? failed) + "/" + name + ".reason.json"))
         return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
     }
 
     /// Copies a real scan into the inbox under `name` (written beside it, then renamed in).
-    func drop(_ source: String, as name: String, into folder: String? = nil) throws {
+    package func drop(_ source: String, as name: String, into folder: String? = nil) throws {
         let staged = root + "/staging/" + name
         try? FileManager.default.removeItem(atPath: staged)
         try FileManager.default.copyItem(atPath: source, toPath: staged)
         try FileManager.default.moveItem(atPath: staged, toPath: (folder ?? inbox) + "/" + name)
     }
 
-    func write(_ bytes: [UInt8], as name: String, into folder: String? = nil) throws {
+    package func write(_ bytes: [UInt8], as name: String, into folder: String? = nil) throws {
         try Data(bytes).write(to: URL(fileURLWithPath: (folder ?? inbox) + "/" + name))
     }
 }
 
 /// Test inputs.
-enum Samples {
-    static var colin27: String { DefacerProcess.repositoryRoot + "/data/real/ch2.nii.gz" }
+package enum Samples {
+    package static var colin27: String { DefacerProcess.repositoryRoot + "/data/real/ch2.nii.gz" }
     /// Colin27 uncompressed (`.nii`), made once with gzip.
-    static let colin27Nii: String = {
+    package static let colin27Nii: String = {
         let path = "/tmp/defacer-daemon-tests/colin27.nii"
         if !FileManager.default.fileExists(atPath: path) {
             let partial = path + ".\(getpid()).partial"
@@ -92,7 +97,7 @@ enum Samples {
         return path
     }()
 
-    static func randomBytes(_ count: Int, seed: UInt64) -> [UInt8] {
+    package static func randomBytes(_ count: Int, seed: UInt64) -> [UInt8] {
         var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
         return (0..<count).map { _ in
             state ^= state << 13; state ^= state >> 7; state ^= state << 17
@@ -101,12 +106,12 @@ enum Samples {
     }
 
     /// The first `bytes` of the gzipped Colin27 head: a cut-off gzip stream.
-    static func truncatedGzip(_ bytes: Int = 1_000_000) throws -> [UInt8] {
+    package static func truncatedGzip(_ bytes: Int = 1_000_000) throws -> [UInt8] {
         Array(try Data(contentsOf: URL(fileURLWithPath: colin27)).prefix(bytes))
     }
 
     /// A valid NIfTI-1 2D image (64 x 64 uint8), which defacing must refuse.
-    static func nifti2D() -> [UInt8] {
+    package static func nifti2D() -> [UInt8] {
         var header = [UInt8](repeating: 0, count: 352)
         func put<T>(_ value: T, at offset: Int) {
             withUnsafeBytes(of: value) { raw in for (i, b) in raw.enumerated() { header[offset + i] = b } }
@@ -122,22 +127,22 @@ enum Samples {
         return header + (0..<(64 * 64)).map { UInt8($0 % 251) }
     }
 
-    static func sha256(_ path: String) throws -> String {
-        SHA256.hex(try Data(contentsOf: URL(fileURLWithPath: path)))
+    package static func sha256(_ path: String) throws -> String {
+        FileHash.sha256(try Data(contentsOf: URL(fileURLWithPath: path)))
     }
 }
 
 /// A datagram socket standing in for systemd's NOTIFY_SOCKET (or the journal's socket):
 /// collects every message.
-final class NotifyListener: @unchecked Sendable {
-    let path: String
+package final class NotifyListener: @unchecked Sendable {
+    package let path: String
     private let fd: Int32
     private let lock = NSLock()
     private var received: [String] = []
     private var thread: Thread?
     private var stopped = false
 
-    init(path: String) throws {
+    package init(path: String) throws {
         self.path = path
         fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
         guard fd >= 0 else { throw POSIXError(.EIO) }
@@ -173,15 +178,15 @@ final class NotifyListener: @unchecked Sendable {
     }
 
     /// Every datagram so far, in order.
-    var messages: [String] {
+    package var messages: [String] {
         lock.lock(); defer { lock.unlock() }
         return received
     }
 
     /// Each `KEY=value` line of every datagram, in order.
-    var assignments: [String] { messages.flatMap { $0.split(separator: "\n").map(String.init) } }
+    package var assignments: [String] { messages.flatMap { $0.split(separator: "\n").map(String.init) } }
 
-    func close() {
+    package func close() {
         lock.lock(); stopped = true; lock.unlock()
         Thread.sleep(forTimeInterval: 0.3)
         Glibc.close(fd)
@@ -190,22 +195,22 @@ final class NotifyListener: @unchecked Sendable {
 }
 
 /// The real `defacer run` as a child process, with its stderr log collected and parsed.
-final class DaemonProcess: @unchecked Sendable {
-    let process = Process()
+package final class DaemonProcess: @unchecked Sendable {
+    package let process = Process()
     private let lock = NSLock()
     private var output = Data()
     private var reader: Thread?
 
     /// One log line's fields: EVENT, SCAN_ID, INBOX, RESULT, ... and "MESSAGE".
-    struct Entry {
-        var fields: [String: String]
-        var line: String
-        subscript(_ key: String) -> String? { fields[key] }
+    package struct Entry {
+        package var fields: [String: String]
+        package var line: String
+        package subscript(_ key: String) -> String? { fields[key] }
     }
 
     /// `command` replaces the plain `defacer run --config CONFIG --log stderr` (e.g. to run it in
     /// a mount namespace).
-    init(config: String, environment extra: [String: String] = [:], asNobody: Bool = false, command: [String]? = nil) throws {
+    package init(config: String, environment extra: [String: String] = [:], asNobody: Bool = false, command: [String]? = nil) throws {
         var env = ProcessInfo.processInfo.environment
         env["NOTIFY_SOCKET"] = nil
         env["WATCHDOG_USEC"] = nil
@@ -245,13 +250,13 @@ final class DaemonProcess: @unchecked Sendable {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
 
-    var stderr: String {
+    package var stderr: String {
         lock.lock(); defer { lock.unlock() }
         return String(decoding: output, as: UTF8.self)
     }
 
     /// The parsed log entries so far.
-    var entries: [Entry] {
+    package var entries: [Entry] {
         stderr.split(separator: "\n").compactMap { line -> Entry? in
             guard let open = line.range(of: " [EVENT=", options: .backwards), line.hasSuffix("]") else { return nil }
             var fields: [String: String] = ["MESSAGE": String(line[..<open.lowerBound])]
@@ -278,12 +283,12 @@ final class DaemonProcess: @unchecked Sendable {
         }
     }
 
-    func events(_ name: String) -> [Entry] { entries.filter { $0["EVENT"] == name } }
+    package func events(_ name: String) -> [Entry] { entries.filter { $0["EVENT"] == name } }
 
-    func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+    package func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
 
     /// Waits for the process to exit; returns its status (nil on timeout).
-    func waitForExit(timeout: Double) -> Int32? {
+    package func waitForExit(timeout: Double) -> Int32? {
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
         if process.isRunning { return nil }
@@ -292,7 +297,7 @@ final class DaemonProcess: @unchecked Sendable {
     }
 
     /// Kills with SIGKILL and waits.
-    func kill9() {
+    package func kill9() {
         signal(SIGKILL)
         _ = waitForExit(timeout: 10)
     }
@@ -300,7 +305,7 @@ final class DaemonProcess: @unchecked Sendable {
 
 /// Polls `condition` every 0.1 s until it holds or `timeout` passes; returns whether it held.
 @discardableResult
-func waitUntil(timeout: Double, _ condition: () -> Bool) -> Bool {
+package func waitUntil(timeout: Double, _ condition: () -> Bool) -> Bool {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
         if condition() { return true }
@@ -309,6 +314,22 @@ func waitUntil(timeout: Double, _ condition: () -> Bool) -> Bool {
     return condition()
 }
 
-/// Whether this machine can run the daemon tests (models and real scans set up by tools/setup.sh).
-let daemonTestsCanRun = FileManager.default.fileExists(atPath: DefacerProcess.repositoryRoot + "/models/hdbet/model.json")
+/// Whether models/ and real scans are set up here (tools/setup.sh).
+package let daemonTestDataPresent = FileManager.default.fileExists(atPath: DefacerProcess.repositoryRoot + "/models/hdbet/model.json")
     && FileManager.default.fileExists(atPath: DefacerProcess.repositoryRoot + "/data/real/ch2.nii.gz")
+
+/// Whether the service tests run: where their models and scans are set up, and always in CI
+/// (`CI` set), where missing ones fail them (`requireDaemonTestData`) instead of skipping them.
+package let daemonTestsCanRun = daemonTestDataPresent || ProcessInfo.processInfo.environment["CI"] != nil
+
+/// Why a service test cannot run.
+package struct MissingTestData: Error, CustomStringConvertible {
+    package var description: String {
+        "models/hdbet or data/real/ch2.nii.gz is missing: run tools/setup.sh (in CI the service tests must run)"
+    }
+}
+
+/// Fails the calling test when the models or real scans are missing (the suites' `init`).
+package func requireDaemonTestData() throws {
+    guard daemonTestDataPresent else { throw MissingTestData() }
+}

@@ -5,15 +5,15 @@ import Testing
 
 /// The DICOM series written by tools/make_dicom_series.py into data/dicom (by tools/setup.sh),
 /// the identifying values planted in their headers, and checks over output folders.
-enum DicomSamples {
-    static var root: String { DefacerProcess.repositoryRoot + "/data/dicom" }
+package enum DicomSamples {
+    package static var root: String { DefacerProcess.repositoryRoot + "/data/dicom" }
 
     /// Whether the series are there and dcm2niix is installed.
-    static let available: Bool = FileManager.default.fileExists(atPath: root + "/manifest.json")
+    package static let available: Bool = FileManager.default.fileExists(atPath: root + "/manifest.json")
         && ["/usr/bin/dcm2niix", "/usr/local/bin/dcm2niix"].contains { FileManager.default.isExecutableFile(atPath: $0) }
 
     /// `planted` and `plantedNames` of manifest.json, and the study's localiser files.
-    static let plantedLists: (long: [String], names: [String], localiser: [String]) = {
+    package static let plantedLists: (long: [String], names: [String], localiser: [String]) = {
         guard let data = FileManager.default.contents(atPath: root + "/manifest.json"),
               let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return ([], [], []) }
         let study = ((json["cases"] as? [String: Any])?["study"] as? [String: Any])?["series"] as? [[String: Any]] ?? []
@@ -22,26 +22,26 @@ enum DicomSamples {
     }()
 
     /// The file names of the study's three-plane localiser (series 1).
-    static var localiserFiles: [String] { plantedLists.localiser }
+    package static var localiserFiles: [String] { plantedLists.localiser }
 
     /// Values long enough to be searched for in every output byte.
-    static var planted: [String] { plantedLists.long }
+    package static var planted: [String] { plantedLists.long }
     /// Short name components, searched for case-insensitively in text, names and headers.
-    static var plantedNames: [String] { plantedLists.names }
+    package static var plantedNames: [String] { plantedLists.names }
 
     /// The files of a case (`single`, `study`), sorted.
-    static func files(_ name: String) -> [String] {
+    package static func files(_ name: String) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: root + "/" + name)) ?? []).sorted()
     }
 
     /// Copies a case to `destination` (which must not exist).
-    static func copy(_ name: String, to destination: String) throws {
+    package static func copy(_ name: String, to destination: String) throws {
         try FileManager.default.copyItem(atPath: root + "/" + name, toPath: destination)
     }
 
     /// Every regular file under `folder` (relative paths), with its bytes, gzip members
     /// decompressed.
-    static func contents(of folder: String) throws -> [(path: String, bytes: [UInt8])] {
+    package static func contents(of folder: String) throws -> [(path: String, bytes: [UInt8])] {
         var result: [(String, [UInt8])] = []
         let enumerator = FileManager.default.enumerator(atPath: folder)
         while let rel = enumerator?.nextObject() as? String {
@@ -54,7 +54,7 @@ enum DicomSamples {
         return result.sorted { $0.0 < $1.0 }
     }
 
-    static func gunzip(_ path: String) throws -> [UInt8] {
+    package static func gunzip(_ path: String) throws -> [UInt8] {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/gzip")
         process.arguments = ["-dc", path]
@@ -68,7 +68,7 @@ enum DicomSamples {
 
     /// Which planted values occur in `bytes`: the long ones anywhere (case-sensitive, and
     /// case-insensitively in text), the short name components in text and NIfTI headers.
-    static func plantedValues(in bytes: [UInt8], path: String) -> [String] {
+    package static func plantedValues(in bytes: [UInt8], path: String) -> [String] {
         let isText = path.hasSuffix(".json") || path.hasSuffix(".bval") || path.hasSuffix(".bvec")
         let isNifti = path.hasSuffix(".nii.gz") || path.hasSuffix(".nii")
         var found: [String] = []
@@ -86,7 +86,7 @@ enum DicomSamples {
         return found
     }
 
-    static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+    package static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
         guard !needle.isEmpty, haystack.count >= needle.count else { return false }
         let first = needle[0]
         var i = 0
@@ -98,7 +98,7 @@ enum DicomSamples {
     }
 
     /// "path: value" for every planted value found under `folder`, and whether a DICOM file is there.
-    static func leaks(in folder: String) throws -> [String] {
+    package static func leaks(in folder: String) throws -> [String] {
         var leaks: [String] = []
         for (path, bytes) in try contents(of: folder) {
             for value in plantedValues(in: bytes, path: path) { leaks.append("\(path): \(value)") }
@@ -110,13 +110,13 @@ enum DicomSamples {
     }
 
     /// Planted values in a log text (case-insensitive).
-    static func leaks(inLog text: String) -> [String] {
+    package static func leaks(inLog text: String) -> [String] {
         let lower = text.lowercased()
         return (planted + plantedNames).filter { lower.contains($0.lowercased()) }
     }
 
     /// A volume's voxels in RAS+ order (first volume), with its RAS+ shape and spacing.
-    static func ras(_ path: String) throws -> (values: [Float], shape: [Int], spacing: [Double]) {
+    package static func ras(_ path: String) throws -> (values: [Float], shape: [Int], spacing: [Double]) {
         let volume = try NiftiReader().read(path)
         let view = volume.rasReorientation
         return (view.toRAS(volume.floatValues()), view.rasShape, (0..<3).map { view.rasAffine.columnLengths[$0] })

@@ -6,12 +6,12 @@ import Foundation
 /// names and addresses, station names, device serial numbers and free-text comments stay in
 /// it), acquisition dates and times unless they are kept on purpose, and any key whose value
 /// still contains an identifying value read from the DICOM headers.
-struct SidecarScrubber: Sendable {
-    var identifiers: DicomIdentifiers
-    var keepAcquisitionTimes: Bool
+package struct SidecarScrubber: Sendable {
+    package var identifiers: DicomIdentifiers
+    package var keepAcquisitionTimes: Bool
 
     /// Keys removed by name.
-    static let identifyingKeys: Set<String> = [
+    package static let identifyingKeys: Set<String> = [
         "AccessionNumber", "InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName",
         "StationName", "DeviceSerialNumber", "ReferringPhysicianName", "PerformingPhysicianName",
         "OperatorsName", "PhysiciansOfRecord", "NameOfPhysiciansReadingStudy", "RequestingPhysician",
@@ -20,10 +20,10 @@ struct SidecarScrubber: Sendable {
         "AdditionalPatientHistory",
     ]
     /// Parts of key names that always mean an identifying value.
-    static let identifyingParts = ["Physician", "Operator", "Institution", "Address", "Telephone", "SerialNumber",
+    package static let identifyingParts = ["Physician", "Operator", "Institution", "Address", "Telephone", "SerialNumber",
                                    "BirthDate", "Accession", "Comment", "UID"]
     /// Dates and times of the acquisition (removed unless `keepAcquisitionTimes`).
-    static let timeKeys: Set<String> = [
+    package static let timeKeys: Set<String> = [
         "AcquisitionDateTime", "AcquisitionDate", "AcquisitionTime", "StudyDate", "StudyTime", "SeriesDate",
         "SeriesTime", "ContentDate", "ContentTime", "InstanceCreationDate", "InstanceCreationTime",
         "PerformedProcedureStepStartDate", "PerformedProcedureStepStartTime", "PerformedProcedureStepEndDate",
@@ -31,7 +31,7 @@ struct SidecarScrubber: Sendable {
     ]
 
     /// Whether a key is removed whatever its value.
-    func removesKey(_ key: String) -> Bool {
+    package func removesKey(_ key: String) -> Bool {
         if Self.identifyingKeys.contains(key) { return true }
         if key.hasPrefix("Patient") && key != "PatientPosition" { return true }
         if Self.identifyingParts.contains(where: { key.contains($0) }) { return true }
@@ -41,7 +41,7 @@ struct SidecarScrubber: Sendable {
 
     /// The scrubbed sidecar (pretty, sorted keys) and the names of the keys removed; nil when
     /// `data` is not a JSON object.
-    func scrub(_ data: Data) -> (json: Data, removed: [String])? {
+    package func scrub(_ data: Data) -> (json: Data, removed: [String])? {
         guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return nil }
         var kept: [String: Any] = [:]
         var removed: [String] = []
@@ -53,7 +53,7 @@ struct SidecarScrubber: Sendable {
     }
 
     /// Whether a value, or any string inside it, contains an identifying value.
-    func containsIdentifier(_ value: Any) -> Bool {
+    package func containsIdentifier(_ value: Any) -> Bool {
         switch value {
         case let s as String: identifiers.occurs(in: s, includingAcquisitionDates: !keepAcquisitionTimes)
         case let list as [Any]: list.contains { containsIdentifier($0) }
@@ -64,10 +64,10 @@ struct SidecarScrubber: Sendable {
 }
 
 /// Names for the series of a dropped folder and for its outbox folder, free of identifying values.
-enum SeriesNaming {
+package enum SeriesNaming {
     /// `<SeriesNumber>_<description>` with only letters, digits, `-` and `_`; words that
     /// contain an identifier are dropped (and the whole description when one remains).
-    static func name(number: Int?, description: String, identifiers: DicomIdentifiers, fallback: String) -> String {
+    package static func name(number: Int?, description: String, identifiers: DicomIdentifiers, fallback: String) -> String {
         let words = description.split(whereSeparator: { !isNameCharacter($0) || $0 == "_" })
             .map(String.init)
             .filter { !identifiers.occurs(in: $0) }
@@ -80,7 +80,7 @@ enum SeriesNaming {
 
     /// The suffix dcm2niix gave one of several images of a series (`a`, `_e2`, `_ph`,
     /// `_i00001`), restricted to letters, digits, `-` and `_`.
-    static func converterSuffix(of image: String) -> String {
+    package static func converterSuffix(of image: String) -> String {
         var stem = DurableFile.fileName(of: image)
         if stem.hasSuffix(".nii.gz") { stem.removeLast(7) }
         let suffix = stem.dropFirst(Dcm2niix.outputBase.count)
@@ -89,14 +89,14 @@ enum SeriesNaming {
     }
 
     /// Letters, digits, `-` and `_` (ASCII only).
-    static func isNameCharacter(_ c: Character) -> Bool {
+    package static func isNameCharacter(_ c: Character) -> Bool {
         guard c.isASCII else { return false }
         return c.isLetter || c.isNumber || c == "-" || c == "_"
     }
 
     /// The outbox folder's name: the dropped folder's name unless it contains an identifying
     /// value, then the scan id.
-    static func folderName(_ dropped: String, identifiers: DicomIdentifiers, scanID: String) -> String {
+    package static func folderName(_ dropped: String, identifiers: DicomIdentifiers, scanID: String) -> String {
         identifiers.occurs(in: dropped) ? scanID : dropped
     }
 }

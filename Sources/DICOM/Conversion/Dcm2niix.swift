@@ -1,15 +1,16 @@
+import Engine
 import Foundation
 import Glibc
 
 /// dcm2niix (Debian package `dcm2niix`), the DICOM to NIfTI converter, run as a subprocess:
 /// one series folder at a time, anonymised BIDS sidecar (`-ba y`), gzipped NIfTI (`-z y`).
-struct Dcm2niix: Sendable {
+package struct Dcm2niix: Sendable {
     /// Absolute path of the program.
-    let executable: String
+    package let executable: String
 
     /// Why a conversion gave no images.
-    struct Failure: Error, Sendable {
-        enum Code: String, Sendable {
+    package struct Failure: Error, Sendable {
+        package enum Code: String, Sendable {
             /// The program could not be started (missing, not executable).
             case notStarted
             /// It ran past the time limit and was killed.
@@ -19,19 +20,19 @@ struct Dcm2niix: Sendable {
             /// It ended normally but wrote no image.
             case noImage
         }
-        var code: Code
-        var reason: String
+        package var code: Code
+        package var reason: String
     }
 
     /// The name the converter's outputs start with (`series.nii.gz`, `seriesa.nii.gz`, `series_e2.nii.gz`...).
-    static let outputBase = "series"
+    package static let outputBase = "series"
 
     /// The absolute path of `program`: itself when it contains a slash, else the first
     /// executable of that name on PATH (or the usual system folders); nil when there is none.
-    static func locate(_ program: String) -> String? {
+    package static func locate(_ program: String) -> String? {
         if program.contains("/") {
             return access(program, X_OK) == 0 && DropEntry(path: program).map({ $0.kind != .directory }) ?? false
-                ? ConfigLoader.resolve(program, against: FileManager.default.currentDirectoryPath) : nil
+                ? DurableFile.resolve(program, against: FileManager.default.currentDirectoryPath) : nil
         }
         let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
         let folders = path.split(separator: ":").map(String.init) + ["/usr/local/bin", "/usr/bin", "/bin"]
@@ -44,7 +45,7 @@ struct Dcm2niix: Sendable {
     }
 
     /// `v1.0.20220720`, from `dcm2niix --version`; nil when it does not answer like dcm2niix.
-    func version() -> String? {
+    package func version() -> String? {
         let log = NSTemporaryDirectory() + "/defacer-dcm2niix-version-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         defer { unlink(log) }
         let ending = Subprocess.run(executable, ["--version"], outputFile: log, timeout: 20)
@@ -55,7 +56,7 @@ struct Dcm2niix: Sendable {
 
     /// Converts the DICOM files in `input` into `output` (both existing folders); the
     /// converter's own messages go to `log`. Returns the NIfTI images written, sorted.
-    func convert(input: String, output: String, log: String, timeout: Double) throws(Failure) -> [String] {
+    package func convert(input: String, output: String, log: String, timeout: Double) throws(Failure) -> [String] {
         let arguments = ["-b", "y", "-ba", "y", "-z", "y", "-f", Self.outputBase, "-o", output, input]
         switch Subprocess.run(executable, arguments, outputFile: log, timeout: timeout) {
         case .notStarted(let e):
@@ -69,13 +70,13 @@ struct Dcm2niix: Sendable {
         case .exited:
             break
         }
-        let images = (DurableWrite.list(output) ?? []).filter { $0.hasPrefix(Self.outputBase) && $0.hasSuffix(".nii.gz") }.sorted()
+        let images = (DurableFile.list(output) ?? []).filter { $0.hasPrefix(Self.outputBase) && $0.hasSuffix(".nii.gz") }.sorted()
         guard !images.isEmpty else { throw Failure(code: .noImage, reason: "dcm2niix wrote no image for the series") }
         return images.map { output + "/" + $0 }
     }
 
     /// dcm2niix's exit statuses in plain words.
-    static func meaning(of status: Int32) -> String {
+    package static func meaning(of status: Int32) -> String {
         switch status {
         case 1: "it reported an error (exit status 1: unreadable or unsupported images)"
         case 2: "it found no DICOM images (exit status 2)"

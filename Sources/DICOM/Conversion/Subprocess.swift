@@ -1,12 +1,13 @@
+import Engine
 import Foundation
 import Glibc
 
 /// A child program run with `posix_spawn`, in its own process group, with standard input from
 /// /dev/null, standard output and error into a file, the signals the service ignores set back
 /// to their defaults, and a time limit after which the whole group is killed.
-enum Subprocess {
+package enum Subprocess {
     /// How the child ended.
-    enum Ending: Sendable, Equatable {
+    package enum Ending: Sendable, Equatable {
         case exited(Int32)
         case signalled(Int32)
         /// Killed after the time limit.
@@ -16,7 +17,7 @@ enum Subprocess {
     }
 
     /// Runs `executable` (an absolute path) with `arguments`; blocks the calling thread.
-    static func run(_ executable: String, _ arguments: [String], outputFile: String, timeout: Double,
+    package static func run(_ executable: String, _ arguments: [String], outputFile: String, timeout: Double,
                     environment: [String] = ["PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8"]) -> Ending {
         var actions = posix_spawn_file_actions_t()
         var attributes = posix_spawnattr_t()
@@ -68,7 +69,7 @@ enum Subprocess {
     }
 
     /// The last `bytes` of a file, as text (for reason files, never for logs).
-    static func tail(of path: String, bytes: Int = 4096) -> String {
+    package static func tail(of path: String, bytes: Int = 4096) -> String {
         guard let data = FileManager.default.contents(atPath: path) else { return "" }
         return String(decoding: data.suffix(bytes), as: UTF8.self)
     }

@@ -1,28 +1,30 @@
+import Engine
+
 /// What defacer reads from one DICOM file's header: enough to group files into series, to
 /// check a series' slice geometry, to name it, and to know which values identify the patient,
 /// the staff or the site (so that they can be kept out of every output). Values stay in
 /// memory; they are never logged.
-struct DicomHeader: Sendable {
-    var transferSyntax = ""
-    var sopClassUID = ""
-    var seriesUID = ""
-    var seriesNumber: Int?
-    var seriesDescription = ""
+package struct DicomHeader: Sendable {
+    package var transferSyntax = ""
+    package var sopClassUID = ""
+    package var seriesUID = ""
+    package var seriesNumber: Int?
+    package var seriesDescription = ""
     /// (0020,0037): row and column direction cosines.
-    var orientation: [Double]?
+    package var orientation: [Double]?
     /// (0020,0032): the position of the first pixel (mm, LPS).
-    var position: [Double]?
+    package var position: [Double]?
     /// (0028,0008): frames in this file (enhanced multi-frame files hold a whole series).
-    var frames = 1
+    package var frames = 1
     /// Whether the file holds pixel data (DICOMDIR, reports and presentation states do not).
-    var hasPixelData = false
+    package var hasPixelData = false
     /// Values that name or identify a person, an institution or a device.
-    var identifiers = DicomIdentifiers()
+    package var identifiers = DicomIdentifiers()
 }
 
 /// Why a file is not a complete DICOM file, in plain words (without its name or contents).
-struct DicomReadError: Error, Sendable, Equatable, CustomStringConvertible {
-    enum Code: String, Sendable {
+package struct DicomReadError: Error, Sendable, Equatable, CustomStringConvertible {
+    package enum Code: String, Sendable {
         /// Not DICOM at all (no DICM marker and no plausible first element).
         case notDicom
         /// Cut off: an element or the pixel data runs past the end of the file.
@@ -35,34 +37,34 @@ struct DicomReadError: Error, Sendable, Equatable, CustomStringConvertible {
         case unreadable
     }
 
-    var code: Code
-    var reason: String
+    package var code: Code
+    package var reason: String
 
-    init(_ code: Code, _ reason: String) {
+    package init(_ code: Code, _ reason: String) {
         self.code = code
         self.reason = reason
     }
 
-    var description: String { reason }
+    package var description: String { reason }
 }
 
 /// Tags that defacer reads, as `group << 16 | element`.
-enum DicomTag {
-    static let transferSyntax: UInt32 = 0x0002_0010
-    static let mediaStorageSOPClass: UInt32 = 0x0002_0002
-    static let sopClass: UInt32 = 0x0008_0016
-    static let seriesUID: UInt32 = 0x0020_000E
-    static let seriesNumber: UInt32 = 0x0020_0011
-    static let seriesDescription: UInt32 = 0x0008_103E
-    static let imagePosition: UInt32 = 0x0020_0032
-    static let imageOrientation: UInt32 = 0x0020_0037
-    static let numberOfFrames: UInt32 = 0x0028_0008
-    static let pixelData: UInt32 = 0x7FE0_0010
-    static let floatPixelData: UInt32 = 0x7FE0_0008
-    static let doublePixelData: UInt32 = 0x7FE0_0009
+package enum DicomTag {
+    package static let transferSyntax: UInt32 = 0x0002_0010
+    package static let mediaStorageSOPClass: UInt32 = 0x0002_0002
+    package static let sopClass: UInt32 = 0x0008_0016
+    package static let seriesUID: UInt32 = 0x0020_000E
+    package static let seriesNumber: UInt32 = 0x0020_0011
+    package static let seriesDescription: UInt32 = 0x0008_103E
+    package static let imagePosition: UInt32 = 0x0020_0032
+    package static let imageOrientation: UInt32 = 0x0020_0037
+    package static let numberOfFrames: UInt32 = 0x0028_0008
+    package static let pixelData: UInt32 = 0x7FE0_0010
+    package static let floatPixelData: UInt32 = 0x7FE0_0008
+    package static let doublePixelData: UInt32 = 0x7FE0_0009
 
     /// Person names (PN): split into their components when matched.
-    static let personNames: Set<UInt32> = [
+    package static let personNames: Set<UInt32> = [
         0x0010_0010, // PatientName
         0x0010_1001, // OtherPatientNames
         0x0010_1005, // PatientBirthName
@@ -78,7 +80,7 @@ enum DicomTag {
     ]
 
     /// Identifiers, addresses, institutions and devices: matched as whole values.
-    static let identifying: Set<UInt32> = [
+    package static let identifying: Set<UInt32> = [
         0x0010_0020, // PatientID
         0x0010_1000, // OtherPatientIDs
         0x0010_1040, // PatientAddress
@@ -102,14 +104,14 @@ enum DicomTag {
     ]
 
     /// Addresses: matched as a whole and line by line.
-    static let addresses: Set<UInt32> = [0x0010_1040, 0x0008_0081, 0x0008_0092]
+    package static let addresses: Set<UInt32> = [0x0010_1040, 0x0008_0081, 0x0008_0092]
 
     /// The birth date: always an identifier.
-    static let birthDate: UInt32 = 0x0010_0030
+    package static let birthDate: UInt32 = 0x0010_0030
 
     /// Acquisition dates (DA, or the date part of a DT): identifiers unless acquisition
     /// date-times are kept on purpose.
-    static let acquisitionDates: Set<UInt32> = [
+    package static let acquisitionDates: Set<UInt32> = [
         0x0008_0020, // StudyDate
         0x0008_0021, // SeriesDate
         0x0008_0022, // AcquisitionDate
@@ -118,7 +120,7 @@ enum DicomTag {
     ]
 
     /// Whether the value of `tag` is needed (so that it is read at all).
-    static func isWanted(_ tag: UInt32) -> Bool {
+    package static func isWanted(_ tag: UInt32) -> Bool {
         personNames.contains(tag) || identifying.contains(tag) || acquisitionDates.contains(tag) || tag == birthDate
             || [sopClass, seriesUID, seriesNumber, seriesDescription, imagePosition, imageOrientation, numberOfFrames].contains(tag)
     }

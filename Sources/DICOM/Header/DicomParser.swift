@@ -1,10 +1,11 @@
+import Engine
 import Glibc
 
 /// Reads the header of one DICOM file (Part 10 with its preamble, or a bare data set as old
 /// exports write them) element by element with `pread`, without loading the pixel data, and
 /// checks that every element, every sequence and the pixel data fit in the file: a cut-off or
 /// damaged slice is told apart from a complete one before any converter sees it.
-struct DicomParser {
+package struct DicomParser {
     private let fd: Int32
     private let size: Int
     private var cache: [UInt8] = []
@@ -13,9 +14,9 @@ struct DicomParser {
     private var elementCount = 0
     private(set) var header = DicomHeader()
 
-    static let undefinedLength: UInt32 = 0xFFFF_FFFF
+    package static let undefinedLength: UInt32 = 0xFFFF_FFFF
     /// Explicit VRs whose length takes 4 bytes after 2 reserved ones.
-    static let longVRs: Set<String> = ["OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"]
+    package static let longVRs: Set<String> = ["OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"]
 
     private init(fd: Int32, size: Int) {
         self.fd = fd
@@ -23,7 +24,7 @@ struct DicomParser {
     }
 
     /// Reads the header of the regular file at `path` (links are not followed).
-    static func read(_ path: String) throws(DicomReadError) -> DicomHeader {
+    package static func read(_ path: String) throws(DicomReadError) -> DicomHeader {
         let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { throw DicomReadError(.unreadable, "cannot be opened: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
@@ -39,10 +40,10 @@ struct DicomParser {
     // MARK: structure
 
     private struct Element {
-        var tag: UInt32
-        var vr: String
-        var length: UInt32
-        var valueOffset: Int
+        package var tag: UInt32
+        package var vr: String
+        package var length: UInt32
+        package var valueOffset: Int
     }
 
     private mutating func parse() throws(DicomReadError) {
@@ -278,16 +279,16 @@ struct DicomParser {
         return littleEndian ? lo | hi << 16 : lo << 16 | hi
     }
 
-    static func isUpper(_ c: UInt8) -> Bool { c >= 0x41 && c <= 0x5A }
+    package static func isUpper(_ c: UInt8) -> Bool { c >= 0x41 && c <= 0x5A }
 
     /// A DICOM string value: UTF-8 when valid, else Latin-1; without padding.
-    static func text(_ bytes: ArraySlice<UInt8>) -> String {
+    package static func text(_ bytes: ArraySlice<UInt8>) -> String {
         let raw = Array(bytes)
         let decoded = String(validating: raw, as: UTF8.self) ?? String(String.UnicodeScalarView(raw.map { Unicode.Scalar($0) }))
         return decoded.trimming(" \0")
     }
 
-    static func numbers(_ text: String, count: Int) -> [Double]? {
+    package static func numbers(_ text: String, count: Int) -> [Double]? {
         let values = text.split(separator: "\\").compactMap { Double(String($0).trimming(" ")) }
         return values.count == count ? values : nil
     }
@@ -295,7 +296,7 @@ struct DicomParser {
 
 extension String {
     /// The string without leading and trailing characters of `set`.
-    func trimming(_ set: String) -> String {
+    package func trimming(_ set: String) -> String {
         let drop = Set(set)
         var s = Substring(self)
         while let c = s.first, drop.contains(c) { s = s.dropFirst() }

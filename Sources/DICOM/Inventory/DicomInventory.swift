@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 import Glibc
 
@@ -5,44 +6,44 @@ import Glibc
 /// the files that are not complete DICOM files, the companions that are skipped (DICOMDIR,
 /// reports, text files), and the identifying values of every header. Walks the folder without
 /// following links; paths are relative to the folder and never logged.
-struct DicomInventory: Sendable {
+package struct DicomInventory: Sendable {
     /// The images of one series.
-    struct Series: Sendable {
-        var uid: String
-        var number: Int?
-        var description: String
+    package struct Series: Sendable {
+        package var uid: String
+        package var number: Int?
+        package var description: String
         /// Relative paths, sorted.
-        var files: [String]
+        package var files: [String]
         /// Why the slices do not make one evenly spaced volume (a missing slice), or nil.
-        var geometryProblem: String?
+        package var geometryProblem: String?
     }
 
     /// A file that is not a complete DICOM file.
-    struct BrokenFile: Sendable {
-        var path: String
-        var reason: String
-        var code: DicomReadError.Code
+    package struct BrokenFile: Sendable {
+        package var path: String
+        package var reason: String
+        package var code: DicomReadError.Code
     }
 
-    var series: [Series] = []
-    var broken: [BrokenFile] = []
+    package var series: [Series] = []
+    package var broken: [BrokenFile] = []
     /// Files that are not images: DICOMDIR, structured reports, text files, hidden files.
-    var skipped: [String] = []
-    var fileCount = 0
-    var identifiers = DicomIdentifiers()
+    package var skipped: [String] = []
+    package var fileCount = 0
+    package var identifiers = DicomIdentifiers()
     /// A problem with the folder itself (a link, a pipe, too many files); nil when fine.
-    var folderProblem: String?
+    package var folderProblem: String?
 
-    static let maxFiles = 100_000
-    static let maxDepth = 16
+    package static let maxFiles = 100_000
+    package static let maxDepth = 16
     /// Extensions of files that travel with DICOM exports but are not DICOM.
-    static let companionExtensions: Set<String> = [
+    package static let companionExtensions: Set<String> = [
         "txt", "xml", "html", "htm", "pdf", "json", "inf", "ini", "exe", "dll", "jpg", "jpeg", "png", "gif",
         "bmp", "log", "csv", "md5", "sha1", "sha256", "css", "js", "db", "url", "lnk", "zip", "cfg", "bat", "sh",
     ]
 
     /// Lists and reads every file under `root`.
-    static func scan(_ root: String) -> DicomInventory {
+    package static func scan(_ root: String) -> DicomInventory {
         var inventory = DicomInventory()
         var headers: [(path: String, header: DicomHeader)] = []
         inventory.walk(root, relative: "", depth: 0, headers: &headers)
@@ -72,7 +73,7 @@ struct DicomInventory: Sendable {
             folderProblem = "the folder is nested more than \(Self.maxDepth) levels deep"
             return
         }
-        guard let names = DurableWrite.list(folder) else {
+        guard let names = DurableFile.list(folder) else {
             folderProblem = "a subfolder cannot be listed: \(String(cString: strerror(errno)))"
             return
         }
@@ -116,7 +117,7 @@ struct DicomInventory: Sendable {
     /// Why the slices of a series do not make one evenly spaced stack, or nil. Series whose
     /// slices lie in several orientations (three-plane localisers), or that are multi-frame
     /// files, are left to the converter.
-    static func geometryProblem(_ headers: [DicomHeader]) -> String? {
+    package static func geometryProblem(_ headers: [DicomHeader]) -> String? {
         guard headers.count >= 3, headers.allSatisfy({ $0.frames == 1 }),
               let first = headers.first?.orientation,
               headers.allSatisfy({ h in h.orientation.map { o in zip(o, first).allSatisfy { abs($0 - $1) < 1e-3 } } ?? false }),

@@ -1,25 +1,26 @@
+import Engine
 import Glibc
 
 /// What a dropped folder looks like right now, in one comparable value: every name under it
 /// with its size, modification time, inode and kind (links are not followed). A folder counts
 /// as complete when its snapshot has not changed for `dicom_settle_seconds`, or at once when
 /// it holds the marker file `.complete`.
-struct FolderSnapshot: Sendable, Equatable {
+package struct FolderSnapshot: Sendable, Equatable {
     /// Regular files under the folder (hidden ones and the marker included).
-    var files = 0
-    var bytes: Int64 = 0
+    package var files = 0
+    package var bytes: Int64 = 0
     /// FNV-1a over every entry's relative path, size, mtime, inode and kind, in name order.
-    var digest: UInt64 = 0xCBF2_9CE4_8422_2325
+    package var digest: UInt64 = 0xCBF2_9CE4_8422_2325
     /// Whether the marker file is in the folder itself.
-    var hasMarker = false
+    package var hasMarker = false
     /// More than `maxEntries` entries or `maxDepth` levels: the rest was not looked at.
-    var truncated = false
+    package var truncated = false
 
-    static let maxEntries = 200_000
-    static let maxDepth = 16
+    package static let maxEntries = 200_000
+    package static let maxDepth = 16
 
     /// The snapshot of `path`, or nil when it is not a folder (any more).
-    init?(path: String) {
+    package init?(path: String) {
         guard DropEntry(path: path)?.kind == .directory else { return nil }
         var entries = 0
         walk(path, relative: "", depth: 0, entries: &entries)
@@ -27,7 +28,7 @@ struct FolderSnapshot: Sendable, Equatable {
     }
 
     private mutating func walk(_ folder: String, relative: String, depth: Int, entries: inout Int) {
-        guard depth <= Self.maxDepth, let names = DurableWrite.list(folder) else {
+        guard depth <= Self.maxDepth, let names = DurableFile.list(folder) else {
             truncated = true
             return
         }
@@ -68,7 +69,7 @@ struct FolderSnapshot: Sendable, Equatable {
 
 extension DropEntry.Kind {
     /// A fixed number per kind, for digests.
-    var hashCode: Int {
+    package var hashCode: Int {
         switch self {
         case .regular: 1
         case .directory: 2

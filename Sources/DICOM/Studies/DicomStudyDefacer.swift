@@ -12,59 +12,71 @@ import Glibc
 /// `<series>_face_mask.nii.gz`, `<series>_qc.png`, `<series>_deface.json` (as configured),
 /// the scrubbed sidecar `<series>_defaced.json` (and `.bval`/`.bvec` for diffusion), and
 /// `conversion.json` for the folder. Never a DICOM file, never an identifying value.
-struct DicomStudyDefacer: Sendable {
-    var settings: DicomSettings
-    var processor: any ScanProcessor
-    var outputs: Set<OutputKind>
+package struct DicomStudyDefacer: Sendable {
+    package var settings: DicomSettings
+    package var processor: any ScanProcessor
+    package var outputs: Set<OutputKind>
+
+    package init(settings: DicomSettings, processor: any ScanProcessor, outputs: Set<OutputKind>) {
+        self.settings = settings
+        self.processor = processor
+        self.outputs = outputs
+    }
 
     /// What became of one series.
-    struct SeriesOutcome: Sendable {
-        var number: Int?
+    package struct SeriesOutcome: Sendable {
+        package var number: Int?
         /// The identifier-free name its output files start with.
-        var name: String
+        package var name: String
         /// Its files in the dropped folder, relative (for the failed folder; never logged).
-        var files: [String]
+        package var files: [String]
         /// Output file names (empty when it failed).
-        var written: [String] = []
-        var failure: String?
-        var failureCode: String?
-        var voxelsRemoved = 0
-        var warnings: [String] = []
-        var defaced: Bool { failure == nil }
+        package var written: [String] = []
+        package var failure: String?
+        package var failureCode: String?
+        package var voxelsRemoved = 0
+        package var warnings: [String] = []
+        package var defaced: Bool { failure == nil }
     }
 
     /// Why the folder as a whole was not converted.
-    struct FolderFailure: Error, Sendable {
-        var reason: String
-        var code: String
+    package struct FolderFailure: Error, Sendable {
+        package var reason: String
+        package var code: String
         /// Not the folder's fault (converter missing, outputs not writable): try again later.
-        var retry = false
-        var brokenFiles: [DicomInventory.BrokenFile] = []
+        package var retry = false
+        package var brokenFiles: [DicomInventory.BrokenFile] = []
     }
 
     /// What the run did.
-    struct Result: Sendable {
-        var series: [SeriesOutcome] = []
-        var fileCount = 0
-        var skippedFiles = 0
-        var identifiers = DicomIdentifiers()
-        var converterVersion: String?
+    package struct Result: Sendable {
+        package var series: [SeriesOutcome] = []
+        package var fileCount = 0
+        package var skippedFiles = 0
+        package var identifiers = DicomIdentifiers()
+        package var converterVersion: String?
         /// dcm2niix's messages (for the failed folder's reason file only: never logged).
-        var converterLog = ""
-        var failure: FolderFailure?
-        var defacedCount: Int { series.filter(\.defaced).count }
+        package var converterLog = ""
+        package var failure: FolderFailure?
+        package var defacedCount: Int { series.filter(\.defaced).count }
     }
 
     /// Job details written into the reports (the service's scan id and attempts).
-    struct ReportContext: Sendable {
-        var scanID: String?
-        var attempts: Int?
-        var claimedAt: String?
+    package struct ReportContext: Sendable {
+        package var scanID: String?
+        package var attempts: Int?
+        package var claimedAt: String?
+
+        package init(scanID: String? = nil, attempts: Int? = nil, claimedAt: String? = nil) {
+            self.scanID = scanID
+            self.attempts = attempts
+            self.claimedAt = claimedAt
+        }
     }
 
     /// Checks, converts and defaces `folder` (never modified), working in `work` and writing
     /// into `output` (both created when missing).
-    func run(folder: String, work: String, output: String, context: ReportContext = ReportContext()) -> Result {
+    package func run(folder: String, work: String, output: String, context: ReportContext = ReportContext()) -> Result {
         var result = Result()
         let inventory = DicomInventory.scan(folder)
         result.fileCount = inventory.fileCount
@@ -117,7 +129,7 @@ struct DicomStudyDefacer: Sendable {
             }
         }
         do {
-            try DurableWrite.write(summaryJSON(result, context: context), to: output + "/conversion.json", replacing: false)
+            try DurableFile.write(summaryJSON(result, context: context), to: output + "/conversion.json", replacing: false)
         } catch {
             result.failure = FolderFailure(reason: "the conversion summary could not be written: \(error)", code: "writeFailed", retry: true)
         }
@@ -148,7 +160,7 @@ struct DicomStudyDefacer: Sendable {
         if let problem = series.geometryProblem { return fail(problem, "unevenSlices") }
 
         let dir = work + "/series\(index + 1)"
-        defer { DurableWrite.removeTree(dir) }  // the converted images still show the face
+        defer { DurableFile.removeTree(dir) }  // the converted images still show the face
         for path in [dir, dir + "/dicom", dir + "/nifti"] where mkdir(path, 0o750) != 0 {
             throw FolderFailure(reason: "cannot create \(path): \(String(cString: strerror(errno)))", code: "writeFailed", retry: true)
         }
@@ -198,9 +210,9 @@ struct DicomStudyDefacer: Sendable {
     }
 
     /// Why one image of a series was not defaced.
-    struct SeriesFailure: Error {
-        var reason: String
-        var code: String
+    package struct SeriesFailure: Error {
+        package var reason: String
+        package var code: String
     }
 
     /// Defaces one converted image; returns the names written into `output`.
@@ -212,7 +224,7 @@ struct DicomStudyDefacer: Sendable {
         }
         if let problem = Self.notAHeadScan(header) { throw SeriesFailure(reason: problem, code: "notAHeadScan") }
         func path(_ kind: OutputKind) -> String {
-            output + "/" + DropNames.outputName(stem: imageName, kind: kind, inputExtension: ".nii.gz")
+            output + "/" + OutputNames.outputName(stem: imageName, kind: kind, inputExtension: ".nii.gz")
         }
         var engineOutputs = DefaceOutputs(defaced: path(.defaced))
         if outputs.contains(.faceMask) { engineOutputs.faceMask = path(.faceMask) }
@@ -221,8 +233,8 @@ struct DicomStudyDefacer: Sendable {
         let report: DefaceReport
         do { report = try processor.deface(input: image, outputs: engineOutputs) } catch {
             switch error.code {
-            case .writeFailed, .model: throw FolderFailure(reason: error.reason, code: ScanJob.codeName(error.code), retry: true)
-            default: throw SeriesFailure(reason: error.reason, code: ScanJob.codeName(error.code))
+            case .writeFailed, .model: throw FolderFailure(reason: error.reason, code: error.code.name, retry: true)
+            default: throw SeriesFailure(reason: error.reason, code: error.code.name)
             }
         }
         var written = [engineOutputs.defaced, engineOutputs.faceMask, engineOutputs.brainMask, engineOutputs.qcPicture]
@@ -236,7 +248,7 @@ struct DicomStudyDefacer: Sendable {
                 let scrubber = SidecarScrubber(identifiers: identifiers, keepAcquisitionTimes: settings.keepAcquisitionTimes)
                 if let (json, removed) = scrubber.scrub(data) {
                     let name = imageName + "_defaced.json"
-                    try DurableWrite.write(json, to: output + "/" + name, replacing: false)
+                    try DurableFile.write(json, to: output + "/" + name, replacing: false)
                     written.append(name)
                     removedKeys = removed
                 } else {
@@ -246,13 +258,13 @@ struct DicomStudyDefacer: Sendable {
             for ext in ["bval", "bvec"] {
                 if let data = FileManager.default.contents(atPath: stem + "." + ext) {
                     let name = imageName + "_defaced." + ext
-                    try DurableWrite.write(data, to: output + "/" + name, replacing: false)
+                    try DurableFile.write(data, to: output + "/" + name, replacing: false)
                     written.append(name)
                 }
             }
             if outputs.contains(.report) {
                 let name = DurableFile.fileName(of: path(.report))
-                try DurableWrite.write(Self.reportJSON(report, imageName: imageName, series: series, removedKeys: removedKeys, context: context),
+                try DurableFile.write(Self.reportJSON(report, imageName: imageName, series: series, removedKeys: removedKeys, context: context),
                                        to: output + "/" + name, replacing: false)
                 written.append(name)
             }
@@ -265,7 +277,7 @@ struct DicomStudyDefacer: Sendable {
 
     /// Why a converted image cannot be a 3D head scan (a localiser, a scout, a 2D image, a
     /// screenshot), or nil when it can be tried.
-    static func notAHeadScan(_ header: NiftiHeader) -> String? {
+    package static func notAHeadScan(_ header: NiftiHeader) -> String? {
         if header.dataTypeCode == 128 || header.dataTypeCode == 2304 {
             return "an RGB picture (a screenshot or secondary capture), not a scan"
         }
@@ -285,7 +297,7 @@ struct DicomStudyDefacer: Sendable {
 
     // MARK: reports
 
-    static func reportJSON(_ report: DefaceReport, imageName: String, series: DicomInventory.Series, removedKeys: [String],
+    package static func reportJSON(_ report: DefaceReport, imageName: String, series: DicomInventory.Series, removedKeys: [String],
                            context: ReportContext) -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -303,7 +315,7 @@ struct DicomStudyDefacer: Sendable {
     }
 
     /// `conversion.json`: every series and what became of it, without identifying values.
-    func summaryJSON(_ result: Result, context: ReportContext) -> Data {
+    package func summaryJSON(_ result: Result, context: ReportContext) -> Data {
         var json: [String: Any] = [
             "defacerVersion": DefacerVersion.string,
             "converter": "dcm2niix " + (result.converterVersion ?? "(version unknown)"),

@@ -10,8 +10,7 @@ struct BenchCommand: ParsableCommand {
         abstract: "Measure matrix-product and convolution speed and HD-BET's time on a real head."
     )
 
-    @Option(help: "Folder of the converted HD-BET model.")
-    var models = ModelLocation.defaultHDBET
+    @OptionGroup var model: ModelFolderOption
 
     @Option(help: "A real 1 mm head scan for the whole-network timing (skipped when empty).")
     var scan = "data/real/mean_reg2mean.nii.gz"
@@ -50,7 +49,7 @@ struct BenchCommand: ParsableCommand {
                             peakMemoryMiB: 0)
         if !scan.isEmpty {
             let volume = try NiftiReader().read(scan)
-            let extractor = try BrainExtractor(modelFolder: models, mode: .fast)
+            let extractor = try BrainExtractor(modelFolder: model.models, mode: .fast)
             let start = ContinuousClock.now
             let mask = extractor.extract(volume)
             let d = ContinuousClock.now - start
@@ -65,7 +64,7 @@ struct BenchCommand: ParsableCommand {
                 let path = folder + "/roundtrip-\(UUID().uuidString).nii.gz"
                 _ = try? NiftiWriter(descrip: "bench").write(try! NiftiReader().read(scan), to: path)
             }
-            let defacer = try Defacer(options: DefaceOptions(modelFolder: models))
+            let defacer = try Defacer(options: DefaceOptions(modelFolder: model.models))
             report.defaceSeconds = EngineBenchmarks.bestTime(repeats: 1) {
                 let stem = folder + "/deface-\(UUID().uuidString)"
                 _ = try? defacer.deface(input: scan, outputs: DefaceOutputs(defaced: stem + "_defaced.nii.gz", faceMask: stem + "_mask.nii.gz",

@@ -18,42 +18,31 @@ struct BrainCommand: ParsableCommand {
     @Option(help: "Also write the brain probability (float32 NIfTI) here.")
     var probability: String?
 
-    @Option(help: "fast (one network) or accurate (five networks, each mirrored eight ways).")
-    var mode: BrainExtractor.Mode = .fast
-
-    @Option(help: "Folder of the converted HD-BET model.")
-    var models = ModelLocation.defaultHDBET
+    @OptionGroup var model: ModelOptions
 
     @Option(help: .hidden)
     var saveNetworkInput: String?
 
     func run() throws {
-        do {
-            let volume = try NiftiReader().read(input)
-            let extractor = try BrainExtractor(modelFolder: models, mode: mode)
-            if let saveNetworkInput {
-                let view = volume.rasReorientation
-                let prepared = extractor.prepare(view.toRAS(volume.floatValues()), grid: Grid3D(view.rasShape),
-                                                 spacing: (0..<3).map { view.rasAffine.columnLengths[$0] })
-                let t = prepared.input
-                try Safetensors.write([("input", [t.channels, t.depth, t.height, t.width], t.data),
-                                       ("unpadded", [3], prepared.grid.shape.map(Float.init))], to: saveNetworkInput)
-            }
-            let brain = extractor.extract(volume)
-            let writer = NiftiWriter(descrip: "brain mask by defacer \(DefacerVersion.string) (HD-BET \(mode.rawValue))",
-                                     replaceExisting: true)
-            let maskPath = mask ?? OutputNames.beside(input, suffix: "_brain_mask")
-            try writer.write(volume.derivedMask(brain.reorientation.toNative(brain.mask)), to: maskPath)
-            if let probability {
-                try writer.write(volume.derivedFloatMap(brain.reorientation.toNative(brain.probability)), to: probability)
-            }
-            print(String(format: "brain volume %.0f ml; mask written to %@", brain.volumeML, maskPath))
-        } catch let error as NiftiError {
-            throw CommandFailure(message: error.description)
-        } catch let error as ModelError {
-            throw CommandFailure(message: error.description)
+        let mode = model.mode
+        let volume = try NiftiReader().read(input)
+        let extractor = try BrainExtractor(modelFolder: model.models, mode: mode)
+        if let saveNetworkInput {
+            let view = volume.rasReorientation
+            let prepared = extractor.prepare(view.toRAS(volume.floatValues()), grid: Grid3D(view.rasShape),
+                                             spacing: (0..<3).map { view.rasAffine.columnLengths[$0] })
+            let t = prepared.input
+            try Safetensors.write([("input", [t.channels, t.depth, t.height, t.width], t.data),
+                                   ("unpadded", [3], prepared.grid.shape.map(Float.init))], to: saveNetworkInput)
         }
+        let brain = extractor.extract(volume)
+        let writer = NiftiWriter(descrip: "brain mask by defacer \(DefacerVersion.string) (HD-BET \(mode.rawValue))",
+                                 replaceExisting: true)
+        let maskPath = mask ?? OutputNames.beside(input, suffix: "_brain_mask")
+        try writer.write(volume.derivedMask(brain.reorientation.toNative(brain.mask)), to: maskPath)
+        if let probability {
+            try writer.write(volume.derivedFloatMap(brain.reorientation.toNative(brain.probability)), to: probability)
+        }
+        print(String(format: "brain volume %.0f ml; mask written to %@", brain.volumeML, maskPath))
     }
 }
-
-extension BrainExtractor.Mode: ExpressibleByArgument {}

@@ -1,4 +1,6 @@
 import ArgumentParser
+import DICOM
+import DropFolders
 import Engine
 import Foundation
 
@@ -19,10 +21,7 @@ struct CheckConfigCommand: ParsableCommand {
     var config = "/etc/defacer/defacer.toml"
 
     func run() throws {
-        let settings: DaemonConfig
-        do { settings = try ConfigLoader.load(config) } catch {
-            throw CommandFailure(message: error.description)
-        }
+        let settings = try ConfigLoader.load(config)
         print("\(settings.sourcePath): valid")
         print("  max_jobs \(settings.maxJobs) (\(settings.threadsPerJob) engine thread\(settings.threadsPerJob == 1 ? "" : "s") per job), settle \(settings.settleSeconds) s, rescan every \(settings.rescanSeconds) s")
         print("  models \(settings.models)")

@@ -1,3 +1,5 @@
+import DICOM
+import DropFolders
 import Engine
 import Foundation
 import Glibc
@@ -20,22 +22,21 @@ extension DefaceCommand {
         if access(target, F_OK) == 0 {
             throw CommandFailure(message: "\(target) already exists; defacer never overwrites (choose another --output)")
         }
-        let parent = DurableFile.directory(of: ConfigLoader.resolve(target, against: FileManager.default.currentDirectoryPath))
+        let parent = DurableFile.directory(of: DurableFile.resolve(target, against: FileManager.default.currentDirectoryPath))
         var template = Array((parent + "/.defacer-dicom-XXXXXX").utf8CString)
         guard let made = mkdtemp(&template) else {
             throw CommandFailure(message: "cannot create a work folder in \(parent): \(String(cString: strerror(errno)))")
         }
         let work = String(cString: made)
-        defer { DurableWrite.removeTree(work) }
+        defer { DurableFile.removeTree(work) }
 
-        let defacer: Defacer
-        do { defacer = try Defacer(options: options) } catch { throw CommandFailure(message: error.description) }
+        let defacer = try Defacer(options: options)
         var outputs: Set<OutputKind> = [.defaced, .faceMask, .qcPicture, .report]
         if brainMaskOutputs { outputs.insert(.brainMask) }
         let pipeline = DicomStudyDefacer(settings: settings, processor: defacer, outputs: outputs)
         let result = pipeline.run(folder: folder, work: work + "/convert", output: target)
         if let failure = result.failure {
-            DurableWrite.removeTree(target)
+            DurableFile.removeTree(target)
             var message = "\(folder): not defaced: \(failure.reason)"
             for file in failure.brokenFiles.prefix(20) { message += "\n  \(file.path) \(file.reason)" }
             throw CommandFailure(message: message)
@@ -50,7 +51,7 @@ extension DefaceCommand {
             }
         }
         guard result.defacedCount > 0 else {
-            DurableWrite.removeTree(target)
+            DurableFile.removeTree(target)
             throw CommandFailure(message: "\(folder): no series could be defaced")
         }
         print("wrote \(target)/")

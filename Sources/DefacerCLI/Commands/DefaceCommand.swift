@@ -1,4 +1,5 @@
 import ArgumentParser
+import DICOM
 import Engine
 import Foundation
 
@@ -39,8 +40,6 @@ struct DefaceCommand: ParsableCommand {
     @Option(help: "The report (JSON).")
     var report: String?
 
-    @Option(help: "fast (one network) or accurate (five networks, each mirrored eight ways).")
-    var mode: BrainExtractor.Mode = .fast
 
     @Flag(help: "Keep the ears (remove the face only).")
     var keepEars = false
@@ -48,8 +47,7 @@ struct DefaceCommand: ParsableCommand {
     @Option(help: "Never remove anything closer than this to the brain (mm).")
     var margin: Double = 4
 
-    @Option(help: "Folder of the converted HD-BET model.")
-    var models = ModelLocation.defaultHDBET
+    @OptionGroup var model: ModelOptions
 
     @Option(help: "The DICOM converter (a DICOM folder only): a program on PATH or a path.")
     var dcm2niix = "dcm2niix"
@@ -65,12 +63,9 @@ struct DefaceCommand: ParsableCommand {
     }
 
     func run() throws {
+        let options = model.defaceOptions(marginMM: margin, removeEars: !keepEars)
         var isFolder: ObjCBool = false
         if FileManager.default.fileExists(atPath: input, isDirectory: &isFolder), isFolder.boolValue {
-            var options = DefaceOptions(modelFolder: models)
-            options.mode = mode
-            options.marginMM = margin
-            options.removeEars = !keepEars
             try runDicom(options: options)
             return
         }
@@ -80,16 +75,7 @@ struct DefaceCommand: ParsableCommand {
         if let qc { outputs.qcPicture = qc }
         if let report { outputs.report = report }
         outputs.brainMask = brainMask
-        var options = DefaceOptions(modelFolder: models)
-        options.mode = mode
-        options.marginMM = margin
-        options.removeEars = !keepEars
-        let defacer: Defacer
-        do { defacer = try Defacer(options: options) } catch { throw CommandFailure(message: error.description) }
-        let result: DefaceReport
-        do { result = try defacer.deface(input: input, outputs: outputs) } catch {
-            throw CommandFailure(message: error.description)
-        }
+        let result = try Defacer(options: options).deface(input: input, outputs: outputs)
         print(String(format: "defaced %@: removed %.1f ml (face %d voxels, ears %d), brain voxels touched: %d, %.1f s",
                      input as NSString, result.volumeRemovedML, result.faceVoxelsRemoved, result.earVoxelsRemoved,
                      result.brainVoxelsTouched, result.totalSeconds))

@@ -18,11 +18,7 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "Folder for the outputs.")
     var work = "/tmp/defacer-eval"
 
-    @Option(help: "fast or accurate brain extraction.")
-    var mode: BrainExtractor.Mode = .fast
-
-    @Option(help: "Folder of the converted HD-BET model.")
-    var models = ModelLocation.defaultHDBET
+    @OptionGroup var model: ModelOptions
 
     @Flag(help: "Print JSON.")
     var json = false
@@ -32,10 +28,8 @@ struct EvaluateCommand: ParsableCommand {
 
     func run() throws {
         let evaluation = try Evaluation(manifest: manifest)
-        var options = DefaceOptions(modelFolder: models)
-        options.mode = mode
-        let defacer = try Defacer(options: options)
-        let accurate = accurateCheck ? try BrainExtractor(modelFolder: models, mode: .accurate) : nil
+        let defacer = try Defacer(options: model.defaceOptions())
+        let accurate = accurateCheck ? try BrainExtractor(modelFolder: model.models, mode: .accurate) : nil
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         let filters = only?.split(separator: ",").map(String.init) ?? []
         var scores: [Evaluation.Score] = []

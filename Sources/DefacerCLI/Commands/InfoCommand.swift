@@ -16,12 +16,7 @@ struct InfoCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let header: NiftiHeader
-        do {
-            header = try NiftiReader(maxVoxels: .max).readHeader(file)
-        } catch {
-            throw CommandFailure(message: error.description)
-        }
+        let header = try NiftiReader(maxVoxels: .max).readHeader(file)
         let info = ScanInfo(file: file, header: header)
         if json {
             let encoder = JSONEncoder()

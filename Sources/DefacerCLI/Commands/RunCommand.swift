@@ -1,4 +1,6 @@
 import ArgumentParser
+import DICOM
+import DropFolders
 import Engine
 import Foundation
 
@@ -43,10 +45,10 @@ struct RunCommand: ParsableCommand {
         do { processors = try DropFolderService.loadProcessors(for: settings, models: settings.models) } catch {
             throw CommandFailure(message: "not starting: the models cannot be loaded: \(error)")
         }
-        let service = DropFolderService(config: settings, processors: processors, log: eventLog)
-        do { try service.start() } catch {
+        let service: DropFolderService
+        do { service = try DropFolderService(config: settings, processors: processors, log: eventLog) } catch {
             throw CommandFailure(message: "not starting: \(error)")
         }
-        dispatchMain()
+        service.run()  // returns once stopped by SIGTERM or SIGINT
     }
 }

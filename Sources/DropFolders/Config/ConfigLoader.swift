@@ -1,20 +1,21 @@
+import DICOM
 import Engine
 import Foundation
 import Glibc
 import TOMLKit
 
 /// One thing wrong with a config file: the key (e.g. `inbox[2].outbox`) and what to do about it.
-struct ConfigIssue: Sendable, Equatable, CustomStringConvertible {
-    var key: String
-    var message: String
-    var description: String { key.isEmpty ? message : "\(key): \(message)" }
+package struct ConfigIssue: Sendable, Equatable, CustomStringConvertible {
+    package var key: String
+    package var message: String
+    package var description: String { key.isEmpty ? message : "\(key): \(message)" }
 }
 
 /// Reading a config file failed; `issues` says every problem found, not only the first.
-struct ConfigError: Error, Sendable, CustomStringConvertible {
-    var file: String
-    var issues: [ConfigIssue]
-    var description: String {
+package struct ConfigError: Error, Sendable, CustomStringConvertible {
+    package var file: String
+    package var issues: [ConfigIssue]
+    package var description: String {
         "\(file): \(issues.count == 1 ? "1 problem" : "\(issues.count) problems"):\n"
             + issues.map { "  - \($0)" }.joined(separator: "\n")
     }
@@ -22,16 +23,16 @@ struct ConfigError: Error, Sendable, CustomStringConvertible {
 
 /// Reads and checks a TOML config: syntax, every key's type and range, unknown keys, and the
 /// folders (present, writable, all of an inbox's folders on one file system, none shared).
-enum ConfigLoader {
-    static let globalKeys = ["root", "max_jobs", "settle_seconds", "rescan_seconds", "poll_seconds", "models",
+package enum ConfigLoader {
+    package static let globalKeys = ["root", "max_jobs", "settle_seconds", "rescan_seconds", "poll_seconds", "models",
                              "log_file_names", "crash_limit", "job_timeout_seconds", "retry_seconds",
                              "write_retries", "dicom_settle_seconds", "dcm2niix", "dicom_timeout_seconds",
                              "dicom_keep_acquisition_times", "defacing", "inbox"]
-    static let defacingKeys = ["mode", "margin_mm", "remove_ears", "outputs", "max_voxels"]
-    static let inboxKeys = ["name", "path", "outbox", "failed", "work", "archive", "watch", "dicom", "defacing"]
+    package static let defacingKeys = ["mode", "margin_mm", "remove_ears", "outputs", "max_voxels"]
+    package static let inboxKeys = ["name", "path", "outbox", "failed", "work", "archive", "watch", "dicom", "defacing"]
 
     /// Parses, validates and checks the folders of `file`.
-    static func load(_ file: String, checkFolders: Bool = true) throws(ConfigError) -> DaemonConfig {
+    package static func load(_ file: String, checkFolders: Bool = true) throws(ConfigError) -> DaemonConfig {
         let absolute = file.hasPrefix("/") ? file : FileManager.default.currentDirectoryPath + "/" + file
         guard let data = FileManager.default.contents(atPath: absolute) else {
             throw ConfigError(file: file, issues: [ConfigIssue(key: "", message: access(absolute, F_OK) == 0
@@ -55,14 +56,14 @@ enum ConfigLoader {
     }
 
     /// Walks the TOML tables, collecting every problem.
-    struct Reader {
-        var issues: [ConfigIssue] = []
+    package struct Reader {
+        package var issues: [ConfigIssue] = []
 
-        mutating func problem(_ key: String, _ message: String) {
+        package mutating func problem(_ key: String, _ message: String) {
             issues.append(ConfigIssue(key: key, message: message))
         }
 
-        mutating func unknownKeys(_ table: TOMLTable, known: [String], prefix: String) {
+        package mutating func unknownKeys(_ table: TOMLTable, known: [String], prefix: String) {
             for key in table.keys where !known.contains(key) {
                 let near = known.min { editDistance($0, key) < editDistance($1, key) }.flatMap { editDistance($0, key) <= 3 ? $0 : nil }
                 problem(prefix + key, "unknown key" + (near.map { " (did you mean \($0)?)" } ?? "")
@@ -70,7 +71,7 @@ enum ConfigLoader {
             }
         }
 
-        mutating func int(_ table: TOMLTable, _ key: String, prefix: String, range: ClosedRange<Int>, default value: Int) -> Int {
+        package mutating func int(_ table: TOMLTable, _ key: String, prefix: String, range: ClosedRange<Int>, default value: Int) -> Int {
             guard let raw = table[key] else { return value }
             guard let v = raw.int else {
                 problem(prefix + key, "must be a whole number from \(range.lowerBound) to \(range.upperBound), not \(raw.debugDescription)")
@@ -83,20 +84,20 @@ enum ConfigLoader {
             return v
         }
 
-        mutating func double(_ table: TOMLTable, _ key: String, prefix: String, range: ClosedRange<Double>, default value: Double) -> Double {
+        package mutating func double(_ table: TOMLTable, _ key: String, prefix: String, range: ClosedRange<Double>, default value: Double) -> Double {
             guard let raw = table[key] else { return value }
             guard let v = raw.double ?? raw.int.map(Double.init) else {
-                problem(prefix + key, "must be a number from \(fmt(range.lowerBound)) to \(fmt(range.upperBound)), not \(raw.debugDescription)")
+                problem(prefix + key, "must be a number from \(plainNumber(range.lowerBound)) to \(plainNumber(range.upperBound)), not \(raw.debugDescription)")
                 return value
             }
             guard range.contains(v) else {
-                problem(prefix + key, "must be from \(fmt(range.lowerBound)) to \(fmt(range.upperBound)), not \(fmt(v))")
+                problem(prefix + key, "must be from \(plainNumber(range.lowerBound)) to \(plainNumber(range.upperBound)), not \(plainNumber(v))")
                 return value
             }
             return v
         }
 
-        mutating func bool(_ table: TOMLTable, _ key: String, prefix: String, default value: Bool) -> Bool {
+        package mutating func bool(_ table: TOMLTable, _ key: String, prefix: String, default value: Bool) -> Bool {
             guard let raw = table[key] else { return value }
             guard let v = raw.bool else {
                 problem(prefix + key, "must be true or false, not \(raw.debugDescription)")
@@ -105,7 +106,7 @@ enum ConfigLoader {
             return v
         }
 
-        mutating func string(_ table: TOMLTable, _ key: String, prefix: String) -> String? {
+        package mutating func string(_ table: TOMLTable, _ key: String, prefix: String) -> String? {
             guard let raw = table[key] else { return nil }
             guard let v = raw.string else {
                 problem(prefix + key, "must be a string in quotes, not \(raw.debugDescription)")
@@ -114,16 +115,16 @@ enum ConfigLoader {
             return v
         }
 
-        mutating func path(_ table: TOMLTable, _ key: String, prefix: String, root: String) -> String? {
+        package mutating func path(_ table: TOMLTable, _ key: String, prefix: String, root: String) -> String? {
             guard let v = string(table, key, prefix: prefix) else { return nil }
             guard !v.isEmpty else {
                 problem(prefix + key, "must not be empty")
                 return nil
             }
-            return ConfigLoader.resolve(v, against: root)
+            return DurableFile.resolve(v, against: root)
         }
 
-        mutating func read(_ table: TOMLTable, configFolder: String) -> DaemonConfig {
+        package mutating func read(_ table: TOMLTable, configFolder: String) -> DaemonConfig {
             unknownKeys(table, known: ConfigLoader.globalKeys, prefix: "")
             let root = path(table, "root", prefix: "", root: configFolder) ?? configFolder
             var config = DaemonConfig(models: path(table, "models", prefix: "", root: root) ?? ModelLocation.absoluteRoot)
@@ -141,7 +142,7 @@ enum ConfigLoader {
             config.dicom.keepAcquisitionTimes = bool(table, "dicom_keep_acquisition_times", prefix: "", default: config.dicom.keepAcquisitionTimes)
             if let converter = string(table, "dcm2niix", prefix: "") {
                 if converter.isEmpty { problem("dcm2niix", "must not be empty") } else {
-                    config.dicom.converter = converter.hasPrefix("/") || !converter.contains("/") ? converter : ConfigLoader.resolve(converter, against: root)
+                    config.dicom.converter = converter.hasPrefix("/") || !converter.contains("/") ? converter : DurableFile.resolve(converter, against: root)
                 }
             }
             config.dicom.converterPath = Dcm2niix.locate(config.dicom.converter)
@@ -201,7 +202,7 @@ enum ConfigLoader {
             return config
         }
 
-        mutating func defacing(_ table: TOMLTable, prefix: String, base: DefacingSettings) -> DefacingSettings {
+        package mutating func defacing(_ table: TOMLTable, prefix: String, base: DefacingSettings) -> DefacingSettings {
             unknownKeys(table, known: ConfigLoader.defacingKeys, prefix: prefix)
             var s = base
             if let m = string(table, "mode", prefix: prefix) {
@@ -233,21 +234,10 @@ enum ConfigLoader {
             return s
         }
     }
-
-    /// `path` made absolute against `root`, without `.` or `..` steps or a trailing slash.
-    static func resolve(_ path: String, against root: String) -> String {
-        let joined = path.hasPrefix("/") ? path : root + "/" + path
-        var parts: [Substring] = []
-        for part in joined.split(separator: "/") {
-            if part == "." || part.isEmpty { continue }
-            if part == ".." { _ = parts.popLast() } else { parts.append(part) }
-        }
-        return "/" + parts.joined(separator: "/")
-    }
 }
 
 /// Levenshtein distance, for "did you mean" hints.
-func editDistance(_ a: String, _ b: String) -> Int {
+package func editDistance(_ a: String, _ b: String) -> Int {
     let a = Array(a.lowercased().replacingOccurrences(of: "-", with: "_")), b = Array(b.lowercased().replacingOccurrences(of: "-", with: "_"))
     var previous = Array(0...b.count)
     for i in 1...max(1, a.count) where !a.isEmpty {
@@ -260,11 +250,10 @@ func editDistance(_ a: String, _ b: String) -> Int {
     return a.isEmpty ? b.count : previous[b.count]
 }
 
-private func fmt(_ v: Double) -> String { v == v.rounded() ? String(Int(v)) : String(v) }
 
 /// Checks the folders a config names: inboxes, outboxes, failed, work and archive folders.
-enum FolderCheck {
-    static func check(_ config: DaemonConfig) -> [ConfigIssue] {
+package enum FolderCheck {
+    package static func check(_ config: DaemonConfig) -> [ConfigIssue] {
         var issues: [ConfigIssue] = []
         if access(config.models + "/hdbet/model.json", R_OK) != 0 {
             issues.append(ConfigIssue(key: "models", message:
@@ -324,9 +313,9 @@ enum FolderCheck {
         return issues
     }
 
-    enum State { case ok(UInt64), problem(String) }
+    package enum State { case ok(UInt64), problem(String) }
 
-    static func folderState(_ path: String) -> State {
+    package static func folderState(_ path: String) -> State {
         var st = stat()
         guard stat(path, &st) == 0 else {
             return .problem(errno == ENOENT ? "does not exist (create it, e.g. with systemd-tmpfiles --create)"
@@ -342,7 +331,7 @@ enum FolderCheck {
 
 extension ModelLocation {
     /// `root`, made absolute.
-    static var absoluteRoot: String {
-        ConfigLoader.resolve(root, against: FileManager.default.currentDirectoryPath)
+    package static var absoluteRoot: String {
+        DurableFile.resolve(root, against: FileManager.default.currentDirectoryPath)
     }
 }

@@ -1,13 +1,14 @@
+import Engine
 import Foundation
 
 /// Where the converted models live: `$DEFACER_MODELS`, else `models/` beside the working
 /// folder (a source checkout), else the installed `/usr/share/defacer/models`.
-enum ModelLocation {
-    static var root: String {
+package enum ModelLocation {
+    package static var root: String {
         if let env = ProcessInfo.processInfo.environment["DEFACER_MODELS"], !env.isEmpty { return env }
         if FileManager.default.fileExists(atPath: "models/hdbet/model.json") { return "models" }
         return "/usr/share/defacer/models"
     }
 
-    static var defaultHDBET: String { root + "/hdbet" }
+    package static var defaultHDBET: String { root + "/hdbet" }
 }

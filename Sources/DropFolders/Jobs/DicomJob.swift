@@ -1,4 +1,5 @@
 import CLinux
+import DICOM
 import Engine
 import Foundation
 import Glibc
@@ -15,14 +16,14 @@ import Glibc
 /// - the files of series that were not defaced go to `failed/<name>/` (their original
 ///   relative paths) with `<name>.reason.json`; the rest of the original is removed, or moved
 ///   to the archive; when nothing was defaced the whole folder goes to `failed`.
-struct DicomJob: Sendable {
-    let context: JobContext
+package struct DicomJob: Sendable {
+    package let context: JobContext
 
-    var inbox: InboxConfig { context.inbox }
+    package var inbox: InboxConfig { context.inbox }
     private var scanJob: ScanJob { ScanJob(context: context) }
 
     /// Claims the folder `name` from the inbox (unless it changed since it settled) and defaces it.
-    func runFresh(name: String, settled: FolderSnapshot) -> JobOutcome {
+    package func runFresh(name: String, settled: FolderSnapshot) -> JobOutcome {
         let source = inbox.path + "/" + name
         guard DropEntry(path: source)?.kind == .directory else { return JobOutcome(result: .vanished, originalName: name) }
         if !settled.hasMarker && FolderSnapshot(path: source) != settled {
@@ -38,47 +39,39 @@ struct DicomJob: Sendable {
 
     // MARK: converting and defacing
 
-    func attempt(_ recordIn: JobRecord) -> JobOutcome {
+    package func attempt(_ recordIn: JobRecord) -> JobOutcome {
         var record = recordIn
         let dir = scanJob.folder(of: record.scanID)
         let claimed = dir + "/" + record.claimedName
         guard DropEntry(path: claimed)?.kind == .directory else {
-            DurableWrite.removeTree(dir)
+            DurableFile.removeTree(dir)
             return JobOutcome(result: .vanished, scanID: record.scanID, originalName: record.originalName,
                               reason: "the claimed folder is no longer in the work folder")
         }
-        if record.attempts >= context.crashLimit {
-            return failWhole(record, nil, reason: "converting or defacing this folder stopped the service \(record.attempts) times (a crash, a kill or a power cut); it was set aside so that it cannot stop the service again",
-                             code: "crashedService", result: .quarantined)
+        if let crashed = JobFailure.crashed(record, limit: context.crashLimit, doing: "converting or defacing this folder") {
+            return failWhole(record, nil, crashed)
         }
         record.attempts += 1
         record.phase = .processing
-        for sub in ["out", "convert", "failed-part"] { DurableWrite.removeTree(dir + "/" + sub) }
+        for sub in ["out", "convert", "failed-part"] { DurableFile.removeTree(dir + "/" + sub) }
         do { try record.write(folder: dir) } catch {
-            return JobOutcome(result: .stuck, scanID: record.scanID, originalName: record.originalName,
-                              reason: "cannot record the attempt: \(error)", attempts: record.attempts)
+            return .stuck(record, "cannot record the attempt: \(error)")
         }
         let pipeline = DicomStudyDefacer(settings: context.dicom, processor: context.processor, outputs: inbox.defacing.outputs)
         let engineStartedAt = monotonicSeconds()
         let result = pipeline.run(folder: claimed, work: dir + "/convert", output: dir + "/out",
                                   context: .init(scanID: record.scanID, attempts: record.attempts, claimedAt: record.claimedAt))
-        DurableWrite.removeTree(dir + "/convert")
+        DurableFile.removeTree(dir + "/convert")
         if let failure = result.failure {
-            DurableWrite.removeTree(dir + "/out")
-            guard failure.retry else { return failWhole(record, result, reason: failure.reason, code: failure.code) }
-            // not the folder's fault: try again later, and do not count it as a crash
-            record.attempts -= 1
-            record.writeFailures += 1
-            if record.writeFailures > context.writeRetries {
-                return failWhole(record, result, reason: "tried \(record.writeFailures) times: \(failure.reason)", code: failure.code)
-            }
-            try? record.write(folder: dir)
-            return JobOutcome(result: .retry, scanID: record.scanID, originalName: record.originalName,
-                              reason: failure.reason, attempts: record.attempts)
+            DurableFile.removeTree(dir + "/out")
+            guard failure.retry else { return failWhole(record, result, JobFailure(reason: failure.reason, code: failure.code)) }
+            return scanJob.retryLater(record, reason: failure.reason, giveUp: { failures in
+                JobFailure(reason: "tried \(failures) times: \(failure.reason)", code: failure.code)
+            }, fail: { failWhole($0, result, $1) })
         }
         guard result.defacedCount > 0 else {
-            DurableWrite.removeTree(dir + "/out")
-            return failWhole(record, result, reason: "no series could be defaced: " + Self.seriesReasons(result), code: "noSeriesDefaced")
+            DurableFile.removeTree(dir + "/out")
+            return failWhole(record, result, JobFailure(reason: "no series could be defaced: " + Self.seriesReasons(result), code: "noSeriesDefaced"))
         }
         var outcome = publish(record, result)
         outcome.engineStartedAt = engineStartedAt
@@ -87,7 +80,7 @@ struct DicomJob: Sendable {
 
     /// `series 1: reason; series 4: reason` for the series that were not defaced (our own
     /// words and the engine's, never a header value).
-    static func seriesReasons(_ result: DicomStudyDefacer.Result) -> String {
+    package static func seriesReasons(_ result: DicomStudyDefacer.Result) -> String {
         result.series.enumerated().filter { !$0.element.defaced }.map { index, s in
             "series \(s.number.map(String.init) ?? "#\(index + 1)"): \(s.failure ?? "")"
         }.joined(separator: "; ")
@@ -117,8 +110,10 @@ struct DicomJob: Sendable {
                 failedName = name
                 let reason = "\(notDefaced.count) of \(result.series.count) series not defaced: " + Self.seriesReasons(result)
                 let reasonName = record.scanID + ".reason.json"
-                try DurableWrite.write(reasonJSON(record, result, reason: reason, code: "seriesNotDefaced", storedAs: name, outbox: outName),
-                                       to: dir + "/" + reasonName, replacing: true)
+                var reasonFile = FailureRecord(record, inbox: inbox.name, failure: JobFailure(reason: reason, code: "seriesNotDefaced"),
+                                               storedAs: name)
+                Self.describe(result, outbox: outName, into: &reasonFile)
+                try DurableFile.write(reasonFile.json, to: dir + "/" + reasonName, replacing: true)
                 moves.append(JobRecord.Move(from: "out", to: inbox.outbox + "/" + ScanJob.freeName(outName, in: inbox.outbox, also: [])))
                 moves.append(JobRecord.Move(from: "failed-part", to: inbox.failed + "/" + name))
                 moves.append(JobRecord.Move(from: reasonName, to: inbox.failed + "/" + name + ".reason.json"))
@@ -132,9 +127,8 @@ struct DicomJob: Sendable {
             record.phase = .publishing
             try record.write(folder: dir)
         } catch {
-            DurableWrite.removeTree(dir + "/failed-part")
-            return JobOutcome(result: .stuck, scanID: record.scanID, originalName: record.originalName,
-                              reason: "cannot record the outputs: \(error)", attempts: record.attempts)
+            DurableFile.removeTree(dir + "/failed-part")
+            return .stuck(record, "cannot record the outputs: \(error)")
         }
         var outcome = scanJob.finish(record)
         outcome.voxelsRemoved = result.series.reduce(0) { $0 + $1.voxelsRemoved }
@@ -148,65 +142,34 @@ struct DicomJob: Sendable {
     }
 
     /// Moves the whole folder and `<name>.reason.json` to the failed folder.
-    func failWhole(_ recordIn: JobRecord, _ result: DicomStudyDefacer.Result?, reason: String, code: String,
-                   result kind: JobOutcome.Result = .failed) -> JobOutcome {
-        var record = recordIn
-        let dir = scanJob.folder(of: record.scanID)
-        for sub in ["out", "convert", "failed-part"] { DurableWrite.removeTree(dir + "/" + sub) }
-        let name = ScanJob.freeName(record.originalName, in: inbox.failed, also: [".reason.json"])
-        let reasonName = record.scanID + ".reason.json"
-        do {
-            try DurableWrite.write(reasonJSON(record, result, reason: reason, code: code, storedAs: name, outbox: nil),
-                                   to: dir + "/" + reasonName, replacing: true)
-            record.phase = .failing
-            record.moves = [JobRecord.Move(from: record.claimedName, to: inbox.failed + "/" + name),
-                            JobRecord.Move(from: reasonName, to: inbox.failed + "/" + name + ".reason.json")]
-            try record.write(folder: dir)
-        } catch {
-            return JobOutcome(result: .stuck, scanID: record.scanID, originalName: record.originalName,
-                              reason: "cannot record the failure: \(error)", attempts: record.attempts)
-        }
-        var outcome = scanJob.finish(record)
-        if outcome.result == .failed {
-            outcome.result = kind
-            outcome.reason = reason
+    package func failWhole(_ record: JobRecord, _ result: DicomStudyDefacer.Result?, _ failure: JobFailure) -> JobOutcome {
+        var outcome = scanJob.fail(record, failure) { Self.describe(result, outbox: nil, into: &$0) }
+        if outcome.result != .stuck {
             outcome.seriesDefaced = 0
             outcome.seriesNotDefaced = result?.series.count
         }
         return outcome
     }
 
-    /// `<name>.reason.json` in the failed folder (beside the DICOM files, which identify the
-    /// patient anyway): the error, each series and what became of it, the broken files, and
-    /// the converter's messages.
-    private func reasonJSON(_ record: JobRecord, _ result: DicomStudyDefacer.Result?, reason: String, code: String,
-                            storedAs: String, outbox: String?) -> Data {
-        var json: [String: Any] = [
-            "file": record.originalName, "scanId": record.scanID, "inbox": inbox.name, "error": reason, "code": code,
-            "attempts": record.attempts, "defacerVersion": DefacerVersion.string, "failedAt": EventLog.timestamp(),
-            "claimedAt": record.claimedAt, "kind": "DICOM folder",
-        ]
-        if storedAs != record.originalName { json["storedAs"] = storedAs }
-        if let outbox { json["outbox"] = outbox }
-        if let result {
-            json["files"] = result.fileCount
-            json["series"] = result.series.map { s -> [String: Any] in
-                var entry: [String: Any] = ["name": s.name, "result": s.defaced ? "defaced" : "not defaced", "dicomFiles": s.files.count]
-                if !s.defaced { entry["files"] = s.files }
-                if let number = s.number { entry["seriesNumber"] = number }
-                if let reason = s.failure { entry["reason"] = reason }
-                return entry
-            }
-            if let failure = result.failure, !failure.brokenFiles.isEmpty {
-                json["brokenFiles"] = failure.brokenFiles.map { ["path": $0.path, "reason": $0.reason] }
-            }
-            if !result.converterLog.isEmpty { json["converterLog"] = String(result.converterLog.suffix(16_384)) }
+    /// What a DICOM folder's reason file adds: each series and what became of it, the broken
+    /// files, and the converter's messages (our own words and the converter's, never a header value).
+    static func describe(_ result: DicomStudyDefacer.Result?, outbox: String?, into file: inout FailureRecord) {
+        file.kind = "DICOM folder"
+        file.outbox = outbox
+        guard let result else { return }
+        file.files = result.fileCount
+        file.series = result.series.map { s in
+            FailureRecord.Series(name: s.name, result: s.defaced ? "defaced" : "not defaced", dicomFiles: s.files.count,
+                                 files: s.defaced ? nil : s.files, seriesNumber: s.number, reason: s.failure)
         }
-        return (try? JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])) ?? Data()
+        if let failure = result.failure, !failure.brokenFiles.isEmpty {
+            file.brokenFiles = failure.brokenFiles.map { FailureRecord.BrokenFile(path: $0.path, reason: $0.reason) }
+        }
+        if !result.converterLog.isEmpty { file.converterLog = String(result.converterLog.suffix(16_384)) }
     }
 
     /// Creates the folders above `relative` inside `root`.
-    static func makeParents(of relative: String, under root: String) throws(SystemError) {
+    package static func makeParents(of relative: String, under root: String) throws(SystemError) {
         var path = root
         for part in relative.split(separator: "/").dropLast() {
             path += "/" + part

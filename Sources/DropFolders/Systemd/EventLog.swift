@@ -1,10 +1,11 @@
 import CSystemd
+import Engine
 import Foundation
 import Glibc
 
 /// The kinds of log entry the service writes, each with a fixed journal MESSAGE_ID so that
 /// `journalctl MESSAGE_ID=...` finds every entry of one kind.
-enum LogEvent: String, Sendable, CaseIterable {
+package enum LogEvent: String, Sendable, CaseIterable {
     case started = "started"
     case ready = "ready"
     case reloading = "reloading"
@@ -25,7 +26,7 @@ enum LogEvent: String, Sendable, CaseIterable {
     case stopped = "stopped"
 
     /// Fixed 128-bit ids (generated once for defacer; never change them).
-    var messageID: String {
+    package var messageID: String {
         switch self {
         case .started: "3f0c6a1e5b7d4c2a9e8f1b0d6c4a2e71"
         case .ready: "8b2d4f6a1c3e4b5d9f7a0c2e4b6d8f13"
@@ -49,7 +50,7 @@ enum LogEvent: String, Sendable, CaseIterable {
     }
 
     /// syslog priority.
-    var priority: Int32 {
+    package var priority: Int32 {
         switch self {
         case .failed, .quarantined, .reloadFailed, .folderProblem, .unhealthy: 3
         case .overflow, .retry: 4
@@ -62,16 +63,16 @@ enum LogEvent: String, Sendable, CaseIterable {
 /// Structured log: journal entries through `sd_journal_sendv` when stderr is connected to
 /// the journal (JOURNAL_STREAM), else one plain line per entry on stderr, ending with the
 /// same fields as `KEY=value` pairs.
-final class EventLog: Sendable {
-    enum Target: String, Sendable { case journal, stderr }
-    let target: Target
+package final class EventLog: Sendable {
+    package enum Target: String, Sendable { case journal, stderr }
+    package let target: Target
 
-    init(target: Target? = nil) {
+    package init(target: Target? = nil) {
         self.target = target ?? (Self.stderrIsJournal() ? .journal : .stderr)
     }
 
     /// Whether stderr is the journal stream systemd gave this process.
-    static func stderrIsJournal() -> Bool {
+    package static func stderrIsJournal() -> Bool {
         guard let value = ProcessInfo.processInfo.environment["JOURNAL_STREAM"] else { return false }
         let parts = value.split(separator: ":")
         guard parts.count == 2, let dev = UInt64(parts[0]), let ino = UInt64(parts[1]) else { return false }
@@ -80,7 +81,7 @@ final class EventLog: Sendable {
         return UInt64(st.st_dev) == dev && UInt64(st.st_ino) == ino
     }
 
-    func log(_ event: LogEvent, _ message: String, _ fields: [(String, String)] = []) {
+    package func log(_ event: LogEvent, _ message: String, _ fields: [(String, String)] = []) {
         if target == .journal, sendToJournal(event, message, fields) { return }
         var line = Self.timestamp() + " defacer[\(getpid())]: " + message + " [EVENT=\(event.rawValue)"
         for (key, value) in fields {
@@ -114,7 +115,7 @@ final class EventLog: Sendable {
         return rc >= 0
     }
 
-    static func timestamp() -> String {
+    package static func timestamp() -> String {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         var t = tm()

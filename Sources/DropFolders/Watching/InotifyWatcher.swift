@@ -1,61 +1,69 @@
 import Dispatch
+import Engine
 import Glibc
 
 /// inotify on a set of folders, delivering batches of events on a Dispatch queue. Events are
 /// hints only: the service still lists each folder at start, on overflow and periodically.
-final class InotifyWatcher: @unchecked Sendable {
-    struct Event: Sendable {
-        var watch: Int32
-        var mask: UInt32
-        var name: String
+package final class InotifyWatcher: @unchecked Sendable {
+    package struct Event: Sendable {
+        package var watch: Int32
+        package var mask: UInt32
+        package var name: String
 
-        var isOverflow: Bool { mask & UInt32(IN_Q_OVERFLOW) != 0 }
-        var isDirectory: Bool { mask & UInt32(IN_ISDIR) != 0 }
+        package var isOverflow: Bool { mask & UInt32(IN_Q_OVERFLOW) != 0 }
+        package var isDirectory: Bool { mask & UInt32(IN_ISDIR) != 0 }
         /// The watched folder itself went away or was unmounted.
-        var watchEnded: Bool { mask & UInt32(IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT) != 0 }
+        package var watchEnded: Bool { mask & UInt32(IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT) != 0 }
         /// A name left the folder.
-        var nameLeft: Bool { mask & UInt32(IN_DELETE | IN_MOVED_FROM) != 0 }
+        package var nameLeft: Bool { mask & UInt32(IN_DELETE | IN_MOVED_FROM) != 0 }
     }
 
     /// What the service watches in an inbox: new names, finished writes, arrivals by rename,
     /// departures, and the folder itself going away.
-    static let inboxMask = UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_MOVED_FROM
+    package static let inboxMask = UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_MOVED_FROM
                                   | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
 
-    let fd: Int32
-    private let source: DispatchSourceRead
+    package let fd: Int32
+    private let queue: DispatchQueue
+    private var source: DispatchSourceRead?
     private var buffer = [UInt8](repeating: 0, count: 64 * 1024)
 
-    /// `handler` runs on `queue` with each batch read.
-    init(queue: DispatchQueue, handler: @escaping @Sendable ([Event]) -> Void) throws(SystemError) {
+    /// Opens the inotify instance; events are read on `queue` once `start` is called.
+    package init(queue: DispatchQueue) throws(SystemError) {
         fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
         guard fd >= 0 else { throw SystemError("inotify_init1", path: "", errno: errno) }
-        source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
+        self.queue = queue
+    }
+
+    deinit {
+        source?.cancel()
+        close(fd)
+    }
+
+    /// `handler` runs on the queue with each batch read. Call once.
+    package func start(_ handler: @escaping @Sendable ([Event]) -> Void) {
+        let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
         source.setEventHandler { [unowned self] in
             let events = self.drain()
             if !events.isEmpty { handler(events) }
         }
         source.resume()
-    }
-
-    deinit {
-        source.cancel()
-        close(fd)
+        self.source = source
     }
 
     /// Watches a folder; returns the watch descriptor.
-    func add(_ path: String) throws(SystemError) -> Int32 {
+    package func add(_ path: String) throws(SystemError) -> Int32 {
         let wd = inotify_add_watch(fd, path, Self.inboxMask)
         guard wd >= 0 else { throw SystemError("inotify_add_watch", path: path, errno: errno) }
         return wd
     }
 
-    func remove(_ watch: Int32) {
+    package func remove(_ watch: Int32) {
         _ = inotify_rm_watch(fd, watch)
     }
 
     /// Stops delivering events.
-    func stop() { source.cancel() }
+    package func stop() { source?.cancel() }
 
     private func drain() -> [Event] {
         var events: [Event] = []
@@ -80,19 +88,4 @@ final class InotifyWatcher: @unchecked Sendable {
         }
         return events
     }
-}
-
-/// A failed system call: which, on what, and the system's reason.
-struct SystemError: Error, Sendable, CustomStringConvertible {
-    var call: String
-    var path: String
-    var errno: Int32
-
-    init(_ call: String, path: String, errno: Int32) {
-        self.call = call
-        self.path = path
-        self.errno = errno
-    }
-
-    var description: String { "\(call) \(path): \(String(cString: strerror(errno)))" }
 }

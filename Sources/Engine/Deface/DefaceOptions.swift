@@ -3,16 +3,21 @@ public struct DefaceOptions: Sendable, Equatable {
     /// Folder of the converted HD-BET model (`model.json`, `fold*.safetensors`).
     public var modelFolder: String
     /// HD-BET fast (one network) or accurate (five networks, mirrored).
-    public var mode: BrainExtractor.Mode = .fast
+    public var mode: BrainExtractor.Mode
     /// No voxel closer than this to the brain mask is ever removed (millimetres).
-    public var marginMM: Double = 4
+    public var marginMM: Double
     /// Remove the ears as well as the face.
-    public var removeEars = true
+    public var removeEars: Bool
     /// Largest image accepted, in voxels over all volumes.
-    public var maxVoxels: Int64 = NiftiReader.defaultMaxVoxels
+    public var maxVoxels: Int64
 
-    public init(modelFolder: String) {
+    public init(modelFolder: String, mode: BrainExtractor.Mode = .fast, marginMM: Double = 4, removeEars: Bool = true,
+                maxVoxels: Int64 = NiftiReader.defaultMaxVoxels) {
         self.modelFolder = modelFolder
+        self.mode = mode
+        self.marginMM = marginMM
+        self.removeEars = removeEars
+        self.maxVoxels = maxVoxels
     }
 }
 
@@ -49,11 +54,6 @@ public struct DefaceOutputs: Sendable, Equatable {
                              qcPicture: stem + "_qc.png", report: stem + "_deface.json")
     }
 
-    /// A path without its NIfTI extension.
-    public static func stem(of path: String) -> String {
-        for ext in [".nii.gz", ".hdr.gz", ".img.gz", ".nii", ".hdr", ".img"] where path.hasSuffix(ext) {
-            return String(path.dropLast(ext.count))
-        }
-        return path
-    }
+    /// A path without its NIfTI extension (`OutputNames.stem`, kept for the evaluation's callers).
+    public static func stem(of path: String) -> String { OutputNames.stem(of: path) }
 }
