@@ -2,6 +2,9 @@ import ArgumentParser
 import Engine
 
 /// The `defacer` command: removes faces and ears from brain MRI scans.
+///
+/// Deliberate duplicates: the subcommands' `configuration` and `@Argument`/`@Option` declarations
+/// share one shape (ArgumentParser's declarative style); what they share in meaning is in `ModelOptions`.
 @main
 struct DefacerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -63,6 +63,8 @@ package enum DicomTag {
     package static let floatPixelData: UInt32 = 0x7FE0_0008
     package static let doublePixelData: UInt32 = 0x7FE0_0009
 
+    // Deliberately alike: the tag tables below are sets of tags, each with its keyword.
+
     /// Person names (PN): split into their components when matched.
     package static let personNames: Set<UInt32> = [
         0x0010_0010, // PatientName

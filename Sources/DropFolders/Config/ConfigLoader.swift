@@ -84,6 +84,7 @@ package enum ConfigLoader {
             return v
         }
 
+        // Deliberately alike `int(...)`: one reader per TOML type, each with its own wording.
         package mutating func double(_ table: TOMLTable, _ key: String, prefix: String, range: ClosedRange<Double>, default value: Double) -> Double {
             guard let raw = table[key] else { return value }
             guard let v = raw.double ?? raw.int.map(Double.init) else {

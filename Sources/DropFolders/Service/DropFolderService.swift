@@ -57,7 +57,7 @@ package actor DropFolderService {
     nonisolated let workers = DispatchQueue(label: "defacer.jobs", qos: .utility, attributes: .concurrent)
     nonisolated let log: EventLog
     nonisolated let notifier = ServiceNotifier()
-    nonisolated let watcher: InotifyWatcher
+    let watcher: InotifyWatcher
     /// Signalled when the service has stopped: `run()` then returns.
     nonisolated let stopped = DispatchSemaphore(value: 0)
 
@@ -112,7 +112,6 @@ package actor DropFolderService {
 
     /// Starts the service (see `start()`) and returns once it has stopped after SIGTERM or SIGINT.
     package nonisolated func run() {
-        watcher.start { [unowned self] events in self.assumeIsolated { $0.handle(events) } }
         loop.sync { self.assumeIsolated { $0.start() } }
         stopped.wait()
     }

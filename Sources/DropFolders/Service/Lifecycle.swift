@@ -12,12 +12,13 @@ extension DropFolderService {
     /// Sets watches, requeues what a previous run left in the work folders, lists every inbox,
     /// starts the timers and signal handlers, and tells systemd READY=1.
     func start() {
+        watcher.start { [self] events in self.assumeIsolated { $0.handle(events) } }
         EngineThreads.configure(threads: config.threadsPerJob)
         for inbox in config.inboxes { addInbox(inbox) }
         for sig in [SIGHUP, SIGTERM, SIGINT] {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: loop)
-            source.setEventHandler { [unowned self] in
+            source.setEventHandler { [self] in
                 self.assumeIsolated { service in
                     if sig == SIGHUP { service.reload() } else { service.stop(signal: sig) }
                 }
@@ -53,7 +54,7 @@ extension DropFolderService {
                    _ handler: @escaping @Sendable (isolated DropFolderService) -> Void) -> DispatchSourceTimer {
         let timer = DispatchSource.makeTimerSource(queue: loop)
         timer.schedule(deadline: .now() + startAfter, repeating: seconds, leeway: .milliseconds(20))
-        timer.setEventHandler { [unowned self] in self.assumeIsolated { handler($0) } }
+        timer.setEventHandler { [self] in self.assumeIsolated { handler($0) } }
         timer.resume()
         return timer
     }
@@ -181,6 +182,7 @@ extension DropFolderService {
         if draining {
             log.log(.stopped, "stopping at once (second signal); \(running.count) running scan(s) resume at the next start",
                     [("DONE", "\(doneCount)"), ("FAILED", "\(failedCount)")])
+            cancelSources()
             stopped.signal()
             return
         }
@@ -207,6 +209,15 @@ extension DropFolderService {
         log.log(.stopped, "stopped: \(doneCount) done, \(failedCount) failed since start",
                 [("DONE", "\(doneCount)"), ("FAILED", "\(failedCount)")])
         notifier.status("stopped: done \(doneCount), failed \(failedCount)")
+        cancelSources()
         stopped.signal()
+    }
+
+    /// Stops every timer and signal handler: nothing runs on the loop after `run()` returns
+    /// but what running jobs report (they hold the service, as the handlers did).
+    func cancelSources() {
+        for timer in [tickTimer, rescanTimer, pollTimer, watchdogTimer, drainTimer] { timer?.cancel() }
+        for source in signalSources { source.cancel() }
+        watcher.stop()
     }
 }

@@ -4,7 +4,8 @@ import Glibc
 
 /// inotify on a set of folders, delivering batches of events on a Dispatch queue. Events are
 /// hints only: the service still lists each folder at start, on overflow and periodically.
-package final class InotifyWatcher: @unchecked Sendable {
+/// Not Sendable: the service's actor owns it, and its reads run on the actor's queue.
+package final class InotifyWatcher {
     package struct Event: Sendable {
         package var watch: Int32
         package var mask: UInt32

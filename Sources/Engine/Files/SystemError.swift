@@ -2,7 +2,8 @@ import Glibc
 import SystemPackage
 
 /// A failed system call: which call, on what path, and the system's reason
-/// ("rename /srv/outbox/scan.nii.gz: No space left on device").
+/// ("rename /srv/outbox/scan.nii.gz: No space left on device"). Deliberately shaped like
+/// `DefaceError` and `NiftiError` (what failed, on which path, why).
 public struct SystemError: Error, Sendable, CustomStringConvertible {
     public var call: String
     public var path: String
