@@ -23,6 +23,7 @@ package struct DicomHeader: Sendable {
 }
 
 /// Why a file is not a complete DICOM file, in plain words (without its name or contents).
+/// Deliberately shaped like `NiftiError` (a code and its words).
 package struct DicomReadError: Error, Sendable, Equatable, CustomStringConvertible {
     package enum Code: String, Sendable {
         /// Not DICOM at all (no DICM marker and no plausible first element).

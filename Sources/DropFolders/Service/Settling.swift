@@ -75,7 +75,8 @@ extension DropFolderService {
 
     /// A DICOM folder is complete when its snapshot has not changed for `dicom_settle_seconds`
     /// (it is walked every tenth of that, at most every 5 s), or at once when it holds the
-    /// marker file. An empty folder waits.
+    /// marker file. An empty folder waits. (Deliberately alike the file check in `tick()`:
+    /// a snapshot instead of an lstat entry.)
     func settleFolder(_ key: String, now: Double) {
         guard var c = candidates[key] else { return }
         let settle = config.dicom.settleSeconds
