@@ -5,12 +5,16 @@ let package = Package(
     name: "defacer",
     platforms: [.macOS(.v14)],
     products: [
-        .executable(name: "defacer", targets: ["Daemon"]),
+        .executable(name: "defacer", targets: ["DefacerCLI"]),
         .library(name: "Engine", targets: ["Engine"]),
+        .library(name: "DICOM", targets: ["DICOM"]),
+        .library(name: "DropFolders", targets: ["DropFolders"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // libnifti2 (Debian libnifti2-dev) behind a small C API of our own: its headers
@@ -31,17 +35,37 @@ let package = Package(
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd"),
         // zlib, for the PNG pictures.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib"),
+        // The inference engine, NIfTI, defacing, and the durable-file layer every writer uses.
         .target(
             name: "Engine",
-            dependencies: ["CNifti", "CLinux", "COpenBLAS", "CZlib"],
+            dependencies: [
+                "CNifti", "CLinux", "COpenBLAS", "CZlib",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
-        .executableTarget(
-            name: "Daemon",
+        // DICOM: header reading, folder inventory, conversion with dcm2niix, anonymisation, the study defacer.
+        .target(
+            name: "DICOM",
+            dependencies: ["Engine", "CLinux"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        // The drop-folder service: configuration, watching, durable jobs, systemd, the service loop.
+        .target(
+            name: "DropFolders",
             dependencies: [
-                "Engine", "CLinux", "CSystemd",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "Engine", "DICOM", "CLinux", "CSystemd",
                 .product(name: "TOMLKit", package: "TOMLKit"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        // The `defacer` command line.
+        .executableTarget(
+            name: "DefacerCLI",
+            dependencies: [
+                "Engine", "DICOM", "DropFolders",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
@@ -51,9 +75,27 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
+        // Helpers the DICOM, drop-folder and command-line tests share: the `defacer` process,
+        // drop-folder layouts, the daemon harness and the DICOM samples.
+        .target(
+            name: "TestSupport",
+            dependencies: ["Engine"],
+            path: "Tests/TestSupport",
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
         .testTarget(
-            name: "DaemonTests",
-            dependencies: ["Daemon", "Engine"],
+            name: "DICOMTests",
+            dependencies: ["DICOM", "DropFolders", "Engine", "TestSupport"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .testTarget(
+            name: "DropFolderTests",
+            dependencies: ["DropFolders", "DICOM", "Engine", "TestSupport", "DefacerCLI"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .testTarget(
+            name: "CLITests",
+            dependencies: ["Engine", "TestSupport", "DefacerCLI"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
     ]

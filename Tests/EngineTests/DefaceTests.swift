@@ -35,7 +35,7 @@ struct DefaceTests {
         }
         #expect(report.brainVoxelsTouched == 0)
         #expect(report.faceInFieldOfView)
-        #expect(report.inputSHA256 == SHA256.hex(try #require(FileManager.default.contents(atPath: input))))
+        #expect(report.inputSHA256 == FileHash.sha256(try #require(FileManager.default.contents(atPath: input))))
         let defaced = try NiftiReader().read(outputs.defaced)
         let original = try NiftiReader().read(input)
         #expect(defaced.header.descrip.hasPrefix("defaced by defacer"))

@@ -30,5 +30,5 @@ func expectMatchesNibabel(_ volume: NiftiVolume, _ ref: NibabelSummary, _ name: 
         #expect(volume.storedValue(at: index) == sample.stored, "\(name): stored value at \(i)")
     }
     _ = nz
-    #expect(SHA256.hex(volume.storage) == ref.data_sha256, "\(name): every stored voxel value")
+    #expect(FileHash.sha256(volume.storage) == ref.data_sha256, "\(name): every stored voxel value")
 }

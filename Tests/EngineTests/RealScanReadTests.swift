@@ -9,7 +9,7 @@ import Testing
         let ref = try #require(TestData.nibabelReference[name])
         let path = TestData.real(name)
         let fileBytes = try #require(FileManager.default.contents(atPath: path))
-        #expect(SHA256.hex(fileBytes) == ref.file_sha256, "the fetched \(name) is the file the fixture describes")
+        #expect(FileHash.sha256(fileBytes) == ref.file_sha256, "the fetched \(name) is the file the fixture describes")
         let volume = try NiftiReader().read(path)
         expectMatchesNibabel(volume, ref, name)
     }

@@ -3,18 +3,24 @@ public struct DefaceOptions: Sendable, Equatable {
     /// Folder of the converted HD-BET model (`model.json`, `fold*.safetensors`).
     public var modelFolder: String
     /// HD-BET fast (one network) or accurate (five networks, mirrored).
-    public var mode: BrainExtractor.Mode = .fast
+    public var mode: BrainExtractor.Mode
     /// No voxel closer than this to the brain mask is ever removed (millimetres).
-    public var marginMM: Double = 4
+    public var marginMM: Double
     /// Remove the ears as well as the face.
-    public var removeEars = true
+    public var removeEars: Bool
     /// Largest image accepted, in voxels over all volumes.
-    public var maxVoxels: Int64 = NiftiReader.defaultMaxVoxels
+    public var maxVoxels: Int64
     /// Worker threads for the brain network (the service gives each job its share of the cores).
-    public var threads: Int = EngineThreads.available
+    public var threads: Int
 
-    public init(modelFolder: String) {
+    public init(modelFolder: String, mode: BrainExtractor.Mode = .fast, marginMM: Double = 4, removeEars: Bool = true,
+                maxVoxels: Int64 = NiftiReader.defaultMaxVoxels, threads: Int = EngineThreads.available) {
         self.modelFolder = modelFolder
+        self.mode = mode
+        self.marginMM = marginMM
+        self.removeEars = removeEars
+        self.maxVoxels = maxVoxels
+        self.threads = threads
     }
 }
 
@@ -51,11 +57,6 @@ public struct DefaceOutputs: Sendable, Equatable {
                              qcPicture: stem + "_qc.png", report: stem + "_deface.json")
     }
 
-    /// A path without its NIfTI extension.
-    public static func stem(of path: String) -> String {
-        for ext in [".nii.gz", ".hdr.gz", ".img.gz", ".nii", ".hdr", ".img"] where path.hasSuffix(ext) {
-            return String(path.dropLast(ext.count))
-        }
-        return path
-    }
+    /// A path without its NIfTI extension (`OutputNames.stem`, kept for the evaluation's callers).
+    public static func stem(of path: String) -> String { OutputNames.stem(of: path) }
 }

@@ -27,7 +27,7 @@ public struct Defacer: Sendable {
         do { volume = try NiftiReader(maxVoxels: options.maxVoxels).read(input) } catch {
             throw DefaceError(error, input: input)
         }
-        let inputHash = Self.fileHash(input)
+        let inputHash = FileHash.sha256(ofRegularFile: input) ?? ""
         clock.lap("read")
         let result = try analyse(volume, input: input, clock: &clock)
 
@@ -52,20 +52,20 @@ public struct Defacer: Sendable {
                 report.outputs["brainMask"] = DurableFile.fileName(of: path)
             }
             if let path = outputs.qcPicture {
-                try Self.writeDurably(result.qcPNG, to: path)
+                try DurableFile.write(result.qcPNG, to: path, replacing: false)
                 written.append(path)
                 report.outputs["qcPicture"] = DurableFile.fileName(of: path)
             }
             written += try NiftiWriter(descrip: "defaced by defacer \(DefacerVersion.string)").write(volume, to: outputs.defaced)
             report.outputs["defaced"] = DurableFile.fileName(of: outputs.defaced)
             clock.lap("write")
-            for path in written { report.outputSHA256[DurableFile.fileName(of: path)] = Self.fileHash(path) }
+            for path in written { report.outputSHA256[DurableFile.fileName(of: path)] = FileHash.sha256(ofRegularFile: path) ?? "" }
             report.stages = clock.stages
             report.totalSeconds = clock.total
             if let path = outputs.report {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                try Self.writeDurably(Array((try? encoder.encode(report)) ?? Data()), to: path)
+                try DurableFile.write((try? encoder.encode(report)) ?? Data(), to: path, replacing: false)
             }
         } catch let error as NiftiError {
             for path in written { unlink(path) }
@@ -166,27 +166,5 @@ public struct Defacer: Sendable {
             volumeRemovedML: Double(removedCount) * voxelML, brainVoxelsTouched: touched,
             faceInFieldOfView: faceInView, warnings: warnings)
         return Analysis(reorientation: view, brain: brainMask.mask, removed: removed, qcPNG: qc, report: report)
-    }
-
-    /// sha256 of a file's bytes (empty when unreadable).
-    static func fileHash(_ path: String) -> String {
-        guard let data = FileManager.default.contents(atPath: path) else { return "" }
-        return SHA256.hex(data)
-    }
-
-    /// Writes bytes under a temporary name, fsyncs, renames without replacing, fsyncs the folder.
-    static func writeDurably(_ bytes: [UInt8], to path: String) throws {
-        let tmp = DurableFile.temporaryName(for: path)
-        guard FileManager.default.createFile(atPath: tmp, contents: Data(bytes)) else {
-            throw DefaceError(.writeFailed, path: path, reason: "cannot create \(path)")
-        }
-        do {
-            try DurableFile.fsyncFile(tmp)
-            try DurableFile.rename(tmp, to: path)
-            try DurableFile.fsyncDirectory(DurableFile.directory(of: path))
-        } catch {
-            unlink(tmp)
-            throw error
-        }
     }
 }

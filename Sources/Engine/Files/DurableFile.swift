@@ -1,41 +1,51 @@
 import CLinux
 import Glibc
+import SystemPackage
 
-/// File-system steps that survive a crash or power loss: fsync a file, fsync a folder,
-/// and rename without ever replacing what is already there.
+/// File-system steps that survive a crash or power loss: write a file whole or not at all,
+/// fsync a file or a folder, and rename without ever replacing what is already there.
+/// Every writer in defacer (NIfTI outputs, reports, job records, DICOM outputs) goes through here.
 public enum DurableFile {
-    /// Why a durable file step failed: the call, the path and the system's reason.
-    public struct Failure: Error, Sendable, CustomStringConvertible {
-        public var operation: String
-        public var path: String
-        public var errno: Int32
-
-        public var description: String {
-            "\(operation) \(path): \(String(cString: strerror(errno)))"
+    /// Writes bytes under a hidden temporary name, fsyncs, renames to `path` (replacing an
+    /// existing file only when `replacing` is set), and fsyncs the folder. On failure nothing
+    /// is left behind. The file's mode is 0666 less the umask (UMask=0027 under systemd).
+    public static func write(_ bytes: some Sequence<UInt8>, to path: String, replacing: Bool) throws(SystemError) {
+        let tmp = temporaryName(for: path)
+        let fd: FileDescriptor
+        do {
+            fd = try FileDescriptor.open(FilePath(tmp), .writeOnly, options: [.create, .exclusiveCreate, .closeOnExec],
+                                         permissions: [.ownerReadWrite, .groupReadWrite, .otherReadWrite])
+        } catch {
+            throw SystemError("open", path: tmp, thrown: error)
+        }
+        do throws(SystemError) {
+            do { _ = try fd.writeAll(bytes) } catch { throw SystemError("write", path: tmp, thrown: error) }
+            try sync(fd, path: tmp)
+            try? fd.close()
+            try rename(tmp, to: path, replacing: replacing)
+            try fsyncDirectory(directory(of: path))
+        } catch {
+            try? fd.close()
+            unlink(tmp)
+            throw error
         }
     }
 
     /// Flushes a file's data and metadata to disk.
-    public static func fsyncFile(_ path: String) throws(Failure) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw Failure(operation: "open", path: path, errno: errno) }
-        defer { close(fd) }
-        guard fsync(fd) == 0 else { throw Failure(operation: "fsync", path: path, errno: errno) }
+    public static func fsyncFile(_ path: String) throws(SystemError) {
+        try withDescriptor(path, options: [.closeOnExec]) { fd throws(SystemError) in try sync(fd, path: path) }
     }
 
     /// Flushes a folder's entries (new names, removals) to disk.
-    public static func fsyncDirectory(_ path: String) throws(Failure) {
-        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw Failure(operation: "open", path: path, errno: errno) }
-        defer { close(fd) }
-        guard fsync(fd) == 0 else { throw Failure(operation: "fsync", path: path, errno: errno) }
+    public static func fsyncDirectory(_ path: String) throws(SystemError) {
+        try withDescriptor(path, options: [.directory, .closeOnExec]) { fd throws(SystemError) in try sync(fd, path: path) }
     }
 
     /// Renames `from` to `to` atomically; fails with EEXIST when `to` exists, unless
     /// `replacing` is set.
-    public static func rename(_ from: String, to: String, replacing: Bool = false) throws(Failure) {
+    public static func rename(_ from: String, to: String, replacing: Bool = false) throws(SystemError) {
         let rc = replacing ? Glibc.rename(from, to) : dfc_rename_noreplace(from, to)
-        guard rc == 0 else { throw Failure(operation: "rename", path: to, errno: errno) }
+        guard rc == 0 else { throw SystemError("rename", path: to, errno: Glibc.errno) }
     }
 
     /// The folder part of a path ("." when there is none).
@@ -50,11 +60,36 @@ public enum DurableFile {
         return String(path[path.index(after: slash)...])
     }
 
+    /// `path` made absolute against `root`, without `.` or `..` steps or a trailing slash.
+    public static func resolve(_ path: String, against root: String) -> String {
+        let joined = path.hasPrefix("/") ? path : root + "/" + path
+        var parts: [Substring] = []
+        for part in joined.split(separator: "/") {
+            if part == "." || part.isEmpty { continue }
+            if part == ".." { _ = parts.popLast() } else { parts.append(part) }
+        }
+        return "/" + parts.joined(separator: "/")
+    }
+
     /// A hidden temporary name in the same folder as `path`, keeping its file name (and so
     /// its extension) at the end: watchers ignore it, and the final rename stays on one
     /// file system.
     public static func temporaryName(for path: String) -> String {
         let tag = String(UInt64.random(in: 0...UInt64.max), radix: 36)
         return directory(of: path) + "/.defacer-tmp-\(getpid())-\(tag)-" + fileName(of: path)
+    }
+
+    private static func withDescriptor(_ path: String, options: FileDescriptor.OpenOptions,
+                                       _ body: (FileDescriptor) throws(SystemError) -> Void) throws(SystemError) {
+        let fd: FileDescriptor
+        do { fd = try FileDescriptor.open(FilePath(path), .readOnly, options: options) } catch {
+            throw SystemError("open", path: path, thrown: error)
+        }
+        defer { try? fd.close() }
+        try body(fd)
+    }
+
+    private static func sync(_ fd: FileDescriptor, path: String) throws(SystemError) {
+        guard fsync(fd.rawValue) == 0 else { throw SystemError("fsync", path: path, errno: Glibc.errno) }
     }
 }

@@ -1,0 +1,131 @@
+import ArgumentParser
+import Engine
+import Foundation
+
+/// `defacer bench`: this machine's sgemm speed, the engine's convolution speed on HD-BET's
+/// layer shapes, and HD-BET fast mode on a real head, in one run.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure matrix-product and convolution speed and HD-BET's time on a real head."
+    )
+
+    @OptionGroup var model: ModelFolderOption
+
+    @Option(help: "A real 1 mm head scan for the whole-network timing (skipped when empty).")
+    var scan = "data/real/mean_reg2mean.nii.gz"
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    @Option(help: "Engine threads (default: the cores, or DEFACER_THREADS).")
+    var threads = EngineThreads.available
+
+    struct Report: Codable {
+        var sgemmGFLOPS: Double
+        var convolutions: [EngineBenchmarks.ConvResult]
+        var convolutionShareOfSgemm: Double
+        var threads: Int
+        var hdbetFastSeconds: Double?
+        var hdbetStages: [StageClock.Stage]?
+        /// Direct-convolution FLOPs of one network pass on the bench head, in GFLOP, and per layer kind.
+        var networkGFLOP: Double?
+        var networkGFLOPByKind: [String: Double]?
+        /// Network GFLOP divided by the network's seconds, and that over the sgemm rate.
+        var networkEffectiveGFLOPS: Double?
+        var networkRateOverSgemm: Double?
+        /// Accurate mode (40 passes), estimated as fast mode with its network stage taken 40 times.
+        var hdbetAccurateEstimatedSeconds: Double?
+        var defaceSeconds: Double?
+        var defaceStages: [StageClock.Stage]?
+        var gzipRoundTripSeconds: Double?
+        var peakMemoryMiB: Double
+        var scanDimensions: [Int]?
+    }
+
+    func run() throws {
+        let sgemm = EngineBenchmarks.sgemmGFLOPS()
+        // HD-BET's shapes (base 21 filters) on a head at 1.5 mm padded to 128x176x144
+        let shapes: [(String, Int, Int, [Int], Int)] = [
+            ("level 1 context (21->21)", 21, 21, [64, 88, 72], 1),
+            ("end conv (42->42)", 42, 42, [64, 88, 72], 1),
+            ("level 2 context (42->42)", 42, 42, [64, 88, 72], 1),
+            ("downsample (42->84, stride 2)", 42, 84, [64, 88, 72], 2),
+            ("level 3 context (84->84)", 84, 84, [32, 44, 36], 1),
+            ("level 4 context (168->168)", 168, 168, [16, 22, 18], 1),
+        ]
+        let convs = shapes.map { EngineBenchmarks.convolution(name: $0.0, inChannels: $0.1, outChannels: $0.2, size: $0.3,
+                                                              stride: $0.4, threads: threads) }
+        let totalFlops = convs.reduce(0.0) { $0 + $1.gflops * $1.seconds }
+        let totalSeconds = convs.reduce(0.0) { $0 + $1.seconds }
+        var report = Report(sgemmGFLOPS: sgemm, convolutions: convs,
+                            convolutionShareOfSgemm: totalFlops / totalSeconds / sgemm, threads: threads,
+                            peakMemoryMiB: 0)
+        if !scan.isEmpty {
+            let volume = try NiftiReader().read(scan)
+            let extractor = try BrainExtractor(modelFolder: model.models, mode: .fast, threads: threads)
+            let start = ContinuousClock.now
+            let mask = extractor.extract(volume)
+            let d = ContinuousClock.now - start
+            report.hdbetFastSeconds = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+            report.scanDimensions = volume.shape
+            report.hdbetStages = mask.stages
+            networkFigures(extractor.convolutionCosts(shape: mask.networkInputShape), mask.stages, sgemm: sgemm, into: &report)
+            // end to end: `defacer deface` beside the time to just read and write the same file
+            let folder = NSTemporaryDirectory() + "defacer-bench-\(getpid())"
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: folder) }
+            report.gzipRoundTripSeconds = EngineBenchmarks.bestTime(repeats: 3) {
+                let path = folder + "/roundtrip-\(UUID().uuidString).nii.gz"
+                _ = try? NiftiWriter(descrip: "bench").write(try! NiftiReader().read(scan), to: path)
+            }
+            let defacer = try Defacer(options: DefaceOptions(modelFolder: model.models, threads: threads))
+            report.defaceSeconds = EngineBenchmarks.bestTime(repeats: 1) {
+                let stem = folder + "/deface-\(UUID().uuidString)"
+                report.defaceStages = try? defacer.deface(input: scan, outputs: DefaceOutputs(defaced: stem + "_defaced.nii.gz", faceMask: stem + "_mask.nii.gz",
+                                                                           qcPicture: stem + "_qc.png", report: stem + ".json")).stages
+            }
+        }
+        report.peakMemoryMiB = EngineBenchmarks.peakMemoryMiB()
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            return
+        }
+        print(String(format: "sgemm 1024^3 (OpenBLAS)                 %8.1f GFLOP/s", sgemm))
+        for c in convs {
+            print(String(format: "conv %@ %8.1f GFLOP/s  %6.3f s  (%3.0f%% of sgemm; im2col %6.3f s)",
+                         c.name.padding(toLength: 34, withPad: " ", startingAt: 0) as NSString, c.gflops, c.seconds,
+                         100 * c.gflops / sgemm, c.directSeconds))
+        }
+        print(String(format: "all convolutions                        %8.1f GFLOP/s (%3.0f%% of sgemm)",
+                     totalFlops / totalSeconds, 100 * report.convolutionShareOfSgemm))
+        if let t = report.hdbetFastSeconds {
+            print(String(format: "HD-BET fast mode, whole head %@: %.2f s", (report.scanDimensions ?? []).map(String.init).joined(separator: "x") as NSString, t))
+            for stage in report.hdbetStages ?? [] {
+                print(String(format: "  %@ %8.2f s", stage.name.padding(toLength: 36, withPad: " ", startingAt: 0) as NSString, stage.seconds))
+            }
+        }
+        if let g = report.networkGFLOP, let r = report.networkEffectiveGFLOPS, let a = report.hdbetAccurateEstimatedSeconds {
+            print(String(format: "network: %.1f GFLOP (direct count), effective %.1f GFLOP/s = %.2fx sgemm; accurate mode about %.0f s (estimated)",
+                         g, r, report.networkRateOverSgemm ?? 0, a))
+        }
+        if let d = report.defaceSeconds, let g = report.gzipRoundTripSeconds {
+            print(String(format: "defacer deface end to end: %.2f s; read + write the same file: %.2f s (%.1fx)", d, g, d / g))
+        }
+        print(String(format: "peak memory                             %8.0f MiB", report.peakMemoryMiB))
+    }
+
+    /// The network's FLOPs on the bench head, its effective rate, and accurate mode's estimate.
+    private func networkFigures(_ costs: [HDBETNetwork.ConvolutionCost], _ stages: [StageClock.Stage], sgemm: Double,
+                                into report: inout Report) {
+        let gflop = costs.reduce(0.0) { $0 + $1.flops } / 1e9
+        report.networkGFLOP = gflop
+        report.networkGFLOPByKind = Dictionary(costs.map { ($0.kind, $0.flops / 1e9) }, uniquingKeysWith: +)
+        guard let network = stages.first(where: { $0.name == "brain: network" })?.seconds else { return }
+        report.networkEffectiveGFLOPS = gflop / network
+        report.networkRateOverSgemm = gflop / network / sgemm
+        report.hdbetAccurateEstimatedSeconds = stages.reduce(0.0) { $0 + $1.seconds } + 39 * network
+    }
+}

@@ -1,0 +1,39 @@
+import ArgumentParser
+import DICOM
+import DropFolders
+import Engine
+import Foundation
+
+/// `defacer check-config --config FILE`: validates a configuration and explains each problem.
+struct CheckConfigCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config",
+        abstract: "Check a drop-folder service configuration and explain each problem.",
+        discussion: """
+        Checks the TOML syntax, every key's type and range, unknown keys, the models folder, \
+        dcm2niix (when an inbox takes DICOM folders), and the folders: present, readable and writable by the user running this command (run it as \
+        the service's user: sudo -u defacer defacer check-config), each inbox's folders on one \
+        file system, no folder shared where it must not be. A missing work folder is created.
+        """
+    )
+
+    @Option(help: "The TOML configuration.")
+    var config = "/etc/defacer/defacer.toml"
+
+    func run() throws {
+        let settings = try ConfigLoader.load(config)
+        print("\(settings.sourcePath): valid")
+        print("  max_jobs \(settings.maxJobs) (\(settings.threadsPerJob) engine thread\(settings.threadsPerJob == 1 ? "" : "s") per job), settle \(settings.settleSeconds) s, rescan every \(settings.rescanSeconds) s")
+        print("  models \(settings.models)")
+        if settings.inboxes.contains(where: \.acceptsDicom), let converter = settings.dicom.dcm2niix {
+            let d = settings.dicom
+            print("  DICOM folders: dcm2niix \(converter.version() ?? "(version unknown: does it run?)") at \(converter.executable); complete after \(d.settleSeconds) s without change or at once with a \(DicomSettings.completeMarker) file; conversion time limit \(d.timeoutSeconds) s; acquisition dates and times \(d.keepAcquisitionTimes ? "kept" : "removed")")
+        }
+        for inbox in settings.inboxes {
+            let d = inbox.defacing
+            print("  inbox \(inbox.name): \(inbox.path)\(inbox.acceptsDicom ? " (NIfTI files and DICOM folders)" : " (NIfTI files only)")")
+            print("    outbox \(inbox.outbox), failed \(inbox.failed), work \(inbox.work)\(inbox.archive.map { ", archive \($0)" } ?? "")")
+            print("    \(d.mode.rawValue) mode, margin \(d.marginMM) mm, ears \(d.removeEars ? "removed" : "kept"), outputs \(OutputKind.allCases.filter { d.outputs.contains($0) }.map(\.rawValue).joined(separator: ", "))")
+        }
+    }
+}

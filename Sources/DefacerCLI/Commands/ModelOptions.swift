@@ -1,0 +1,26 @@
+import ArgumentParser
+import DropFolders
+import Engine
+
+/// `--models`: the folder of the converted HD-BET model (`bench`; with `--mode` in `ModelOptions`).
+struct ModelFolderOption: ParsableArguments {
+    @Option(help: "Folder of the converted HD-BET model.")
+    var models = ModelLocation.defaultHDBET
+}
+
+/// `--models` and `--mode`, shared by `brain`, `deface` and `evaluate`.
+struct ModelOptions: ParsableArguments {
+    @OptionGroup var folder: ModelFolderOption
+
+    @Option(help: "fast (one network) or accurate (five networks, each mirrored eight ways).")
+    var mode: BrainExtractor.Mode = .fast
+
+    var models: String { folder.models }
+
+    /// The engine's options with these models (the margin and ears as `deface` takes them).
+    func defaceOptions(marginMM: Double = 4, removeEars: Bool = true) -> DefaceOptions {
+        DefaceOptions(modelFolder: models, mode: mode, marginMM: marginMM, removeEars: removeEars)
+    }
+}
+
+extension BrainExtractor.Mode: ExpressibleByArgument {}

@@ -1,0 +1,110 @@
+import DICOM
+import Engine
+import Foundation
+
+/// The drop-folder service's settings, read from a TOML file (see `etc/defacer.toml`, which
+/// documents every key with its default). Relative paths are resolved against `root`, which
+/// itself defaults to the config file's folder.
+package struct DaemonConfig: Sendable, Equatable {
+    /// Scans defaced at once. Each job gets `cores / max_jobs` engine threads.
+    package var maxJobs = 1
+    /// A file must keep its size, mtime and inode this long (and parse) before it is taken.
+    package var settleSeconds = 5.0
+    /// Full listing of every inbox, besides inotify, this often.
+    package var rescanSeconds = 60.0
+    /// Listing interval for inboxes that inotify cannot see (NFS, CIFS, FUSE) or `watch = "poll"`.
+    package var pollSeconds = 5.0
+    /// Folder holding the converted models (`hdbet/`).
+    package var models: String
+    /// Log file names; otherwise only a short hash of each name (file names can carry patient names).
+    package var logFileNames = false
+    /// A scan that stopped the service this many times while being defaced goes to `failed`.
+    package var crashLimit = 2
+    /// A scan still being defaced after this long makes the health check fail (systemd's
+    /// watchdog then restarts the service, and the crash count sets the scan aside).
+    package var jobTimeoutSeconds = 3600.0
+    /// After an output could not be written (disk full, permissions), retry the scan this much later.
+    package var retrySeconds = 60.0
+    /// Write failures tolerated before the scan goes to `failed`.
+    package var writeRetries = 5
+    /// How dropped DICOM folders are settled and converted.
+    package var dicom = DicomSettings()
+    /// The inboxes, in file order.
+    package var inboxes: [InboxConfig] = []
+    /// The file this was read from (absolute).
+    package var sourcePath = ""
+
+    package init(models: String) {
+        self.models = models
+    }
+
+    /// How often the service checks what is settling: a fifth of `settle_seconds`, 0.1 to 1 s.
+    package var tickSeconds: Double { min(1.0, max(0.1, settleSeconds / 5)) }
+
+    /// Engine threads per job so that jobs x threads never exceeds the cores.
+    package var threadsPerJob: Int {
+        max(1, ProcessInfo.processInfo.activeProcessorCount / maxJobs)
+    }
+}
+
+/// How scans of an inbox are defaced, and which outputs are written.
+package struct DefacingSettings: Sendable, Hashable {
+    package var mode: BrainExtractor.Mode = .fast
+    package var marginMM = 3.0
+    package var removeEars = true
+    package var outputs: Set<OutputKind> = [.defaced, .faceMask, .qcPicture, .report]
+    package var maxVoxels: Int64 = NiftiReader.defaultMaxVoxels
+
+    /// The engine options for these settings, on `threads` workers (outputs are the daemon's business).
+    package func engineOptions(models: String, threads: Int) -> DefaceOptions {
+        DefaceOptions(modelFolder: models + "/hdbet", mode: mode, marginMM: marginMM, removeEars: removeEars,
+                      maxVoxels: maxVoxels, threads: threads)
+    }
+
+    /// Settings that need their own loaded `Defacer` (outputs do not).
+    package var engineKey: String { "\(mode.rawValue)|\(marginMM)|\(removeEars)|\(maxVoxels)" }
+}
+
+/// How an inbox is watched.
+package enum WatchMode: String, Sendable, Equatable {
+    /// inotify, unless the folder is on a network file system (then polling).
+    case auto
+    case inotify
+    case poll
+}
+
+/// One `[[inbox]]` table.
+package struct InboxConfig: Sendable, Equatable {
+    /// A short label for logs and STATUS (default: the inbox folder's name).
+    package var name: String
+    /// The drop folder.
+    package var path: String
+    /// Where defaced scans and their masks, pictures and reports appear.
+    package var outbox: String
+    /// Where scans that cannot be defaced go, each with `<name>.reason.json`.
+    package var failed: String
+    /// Claimed scans while they are defaced; same file system as the inbox.
+    package var work: String
+    /// When set, originals are moved here after their outputs are in the outbox (else removed).
+    package var archive: String?
+    package var watch: WatchMode = .auto
+    package var defacing: DefacingSettings
+    /// Folders dropped here are taken as DICOM series or studies (converted with dcm2niix).
+    package var acceptsDicom = true
+
+    /// Whether this inbox is listed every `poll_seconds` rather than watched with inotify:
+    /// when asked to, or (`auto`) when it is on a network file system (`network`, its name).
+    package func polls(network: String?) -> Bool {
+        watch == .poll || (watch == .auto && network != nil)
+    }
+
+    /// Whether `name` in this inbox is one of the inbox's own folders (work, outbox...), which
+    /// are never taken as dropped folders.
+    package func isOwnFolder(_ name: String) -> Bool {
+        let path = self.path + "/" + name
+        return [outbox, failed, work, archive].contains(path)
+    }
+}
+
+/// `5` for 5.0, `0.5` for 0.5: numbers in messages as a config file would have them.
+package func plainNumber(_ v: Double) -> String { v == v.rounded() ? String(Int(v)) : String(v) }

@@ -1,0 +1,176 @@
+import DICOM
+import Dispatch
+import Engine
+import Foundation
+
+/// The drop-folder service: watches the inboxes, decides when a file has settled
+/// (`Settling.swift`), keeps a first-in-first-out queue and runs at most `max_jobs` scans at
+/// once on worker threads (`JobQueue.swift`), requeues what an earlier run left behind
+/// (`RestartRecovery.swift`), and talks to systemd through start, reload and stop
+/// (`Lifecycle.swift`). An actor on the `loop` queue: Dispatch handlers on that queue enter
+/// it with `assumeIsolated`; jobs run on a concurrent queue and report back to `loop`.
+package actor DropFolderService {
+    /// A name in an inbox that the service is following.
+    struct Candidate {
+        enum State { case settling, queued, running }
+        enum Parse { case unchecked, checking, ok, failed(at: Double, incomplete: Bool) }
+        var inbox: String
+        var name: String
+        var entry: DropEntry
+        var lastChange: Double
+        var parse = Parse.unchecked
+        var state = State.settling
+        var settledAt: Double?
+        /// A folder taken as a DICOM series or study (settled by `folder` snapshots).
+        var isDicom = false
+        var folder: FolderSnapshot?
+        var lastWalk = 0.0
+    }
+
+    struct QueueItem {
+        enum Kind { case fresh(name: String), resume(scanID: String) }
+        var inbox: String
+        var kind: Kind
+    }
+
+    struct InboxState {
+        var config: InboxConfig
+        var watch: Int32?
+        var polling: Bool
+        var problem: String?
+    }
+
+    struct RunningJob {
+        var inbox: String
+        var candidateKey: String?
+        var scanID: String?
+        var startedAt: Double
+    }
+
+    /// Names followed at once at most; more wait in the inbox for a later listing.
+    static let maxTracked = 10_000
+
+    nonisolated let executor: LoopExecutor
+    nonisolated var loop: DispatchQueue { executor.queue }
+    package nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+    nonisolated let parseQueue = DispatchQueue(label: "defacer.settle-check")
+    nonisolated let workers = DispatchQueue(label: "defacer.jobs", qos: .utility, attributes: .concurrent)
+    nonisolated let log: EventLog
+    nonisolated let notifier = ServiceNotifier()
+    let watcher: InotifyWatcher
+    /// Signalled when the service has stopped: `run()` then returns.
+    nonisolated let stopped = DispatchSemaphore(value: 0)
+
+    var config: DaemonConfig
+    var processors: [String: Defacer]
+    var inboxes: [String: InboxState] = [:]
+    var watchToInbox: [Int32: String] = [:]
+    var candidates: [String: Candidate] = [:]
+    var queue: [QueueItem] = []
+    var queueHead = 0
+    var queuedResumes = Set<String>()
+    var running: [Int: RunningJob] = [:]
+    var nextJob = 0
+    var doneCount = 0, failedCount = 0
+    var draining = false, reloading = false
+    var tickTimer: DispatchSourceTimer?
+    var rescanTimer: DispatchSourceTimer?
+    var pollTimer: DispatchSourceTimer?
+    var watchdogTimer: DispatchSourceTimer?
+    var drainTimer: DispatchSourceTimer?
+    var signalSources: [DispatchSourceSignal] = []
+    var lastTick = monotonicSeconds()
+    var lastStatus = ""
+    var parseStartedAt: Double?
+    var trackingFull = false
+    var unhealthyReason: String?
+
+    /// Opens inotify; nothing is watched or started until `run()`.
+    package init(config: DaemonConfig, processors: [String: Defacer], log: EventLog) throws(SystemError) {
+        self.config = config
+        self.processors = processors
+        self.log = log
+        let executor = LoopExecutor(label: "defacer.service")
+        self.executor = executor
+        watcher = try InotifyWatcher(queue: executor.queue)
+    }
+
+    /// Loads the engines a config needs, reusing those of `existing` with the same settings.
+    package static func loadProcessors(for config: DaemonConfig, existing: [String: Defacer] = [:], models: String? = nil)
+        throws(ModelError) -> [String: Defacer]
+    {
+        var result: [String: Defacer] = [:]
+        for inbox in config.inboxes {
+            let key = inbox.defacing.engineKey
+            if result[key] != nil { continue }
+            // an engine carries its thread count: a changed max_jobs loads new ones, and running
+            // jobs finish on the engines they started with
+            if models == config.models, let old = existing[key], old.options.threads == config.threadsPerJob {
+                result[key] = old
+                continue
+            }
+            result[key] = try Defacer(options: inbox.defacing.engineOptions(models: config.models, threads: config.threadsPerJob))
+        }
+        return result
+    }
+
+    /// Starts the service (see `start()`) and returns once it has stopped after SIGTERM or SIGINT.
+    package nonisolated func run() {
+        loop.sync { self.assumeIsolated { $0.start() } }
+        stopped.wait()
+    }
+
+    /// The log fields naming a scan: its inbox and a hash of its name (the name itself only
+    /// when `log_file_names` is set).
+    func fields(inbox: InboxConfig, name: String) -> [(String, String)] {
+        var f: [(String, String)] = [("INBOX", inbox.name), ("NAME_HASH", DropNames.nameHash(name))]
+        if config.logFileNames { f.append(("FILE_NAME", name)) }
+        return f
+    }
+
+    // MARK: status and health
+
+    func statusLine() -> String {
+        let settling = candidates.values.filter { $0.state == .settling }.count
+        var line = "queued \(queuedCount), running \(running.count), done \(doneCount), failed \(failedCount)"
+        if settling > 0 { line += ", settling \(settling)" }
+        let problems = inboxes.values.filter { $0.problem != nil }.map(\.config.name).sorted()
+        if !problems.isEmpty { line += "; unavailable: " + problems.joined(separator: ", ") }
+        if draining { line = "stopping, waiting for \(running.count) running scan\(running.count == 1 ? "" : "s"); " + line }
+        return line
+    }
+
+    func publishStatus() {
+        let line = statusLine()
+        guard line != lastStatus else { return }
+        lastStatus = line
+        notifier.status(line)
+    }
+
+    /// The health check behind WATCHDOG=1: the loop turns (this runs on it), its timer
+    /// fires, no scan has been defaced for longer than `job_timeout_seconds`, and no settle
+    /// check hangs.
+    func health() -> String? {
+        let now = monotonicSeconds()
+        if now - lastTick > max(10, 10 * config.tickSeconds) { return "the settle timer has not fired for \(Int(now - lastTick)) s" }
+        if let oldest = running.values.map(\.startedAt).min(), now - oldest > config.jobTimeoutSeconds {
+            return "a scan has been running for \(Int(now - oldest)) s, longer than job_timeout_seconds (\(Int(config.jobTimeoutSeconds)))"
+        }
+        if let started = parseStartedAt, now - started > 600 {
+            return "checking a new file has taken \(Int(now - started)) s"
+        }
+        return nil
+    }
+
+    func watchdogCheck() {
+        if let problem = health() {
+            if unhealthyReason != problem {
+                unhealthyReason = problem
+                log.log(.unhealthy, "health check failed: \(problem); no watchdog ping, so systemd will restart the service")
+            }
+            return
+        }
+        unhealthyReason = nil
+        notifier.watchdog()
+    }
+}

@@ -1,0 +1,221 @@
+import CLinux
+import DICOM
+import Dispatch
+import Engine
+import Foundation
+import Glibc
+
+/// Start, reload (SIGHUP) and stop (SIGTERM, SIGINT), and what systemd is told at each.
+extension DropFolderService {
+    // MARK: start
+
+    /// Sets watches, requeues what a previous run left in the work folders, lists every inbox,
+    /// starts the timers and signal handlers, and tells systemd READY=1.
+    func start() {
+        watcher.start { [self] events in self.assumeIsolated { $0.handle(events) } }
+        for inbox in config.inboxes { addInbox(inbox) }
+        for sig in [SIGHUP, SIGTERM, SIGINT] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: loop)
+            source.setEventHandler { [self] in
+                self.assumeIsolated { service in
+                    if sig == SIGHUP { service.reload() } else { service.stop(signal: sig) }
+                }
+            }
+            source.resume()
+            signalSources.append(source)
+        }
+        signal(SIGPIPE, SIG_IGN)
+        startTimers()
+        if let interval = notifier.watchdogInterval {
+            watchdogTimer = makeTimer(every: interval) { $0.watchdogCheck() }
+        }
+        let n = config.inboxes.count, jobs = config.maxJobs, threads = config.threadsPerJob
+        log.log(.ready, "ready: watching \(n) inbox\(n == 1 ? "" : "es"), at most \(jobs) scan\(jobs == 1 ? "" : "s") at once, \(threads) engine thread\(threads == 1 ? "" : "s") each",
+                [("INBOXES", config.inboxes.map(\.name).joined(separator: ",")), ("MAX_JOBS", "\(jobs)"),
+                 ("THREADS_PER_JOB", "\(threads)"), ("SETTLE_SECONDS", "\(config.settleSeconds)")])
+        lastStatus = statusLine()
+        notifier.ready(status: lastStatus)
+        startJobs()
+    }
+
+    func startTimers() {
+        tickTimer?.cancel(); rescanTimer?.cancel(); pollTimer?.cancel()
+        tickTimer = makeTimer(every: config.tickSeconds) { $0.tick() }
+        rescanTimer = makeTimer(every: config.rescanSeconds, startAfter: config.rescanSeconds) { $0.rescanAll(reason: "periodic") }
+        pollTimer = makeTimer(every: config.pollSeconds, startAfter: config.pollSeconds) { service in
+            for (path, state) in service.inboxes where state.polling { service.rescan(path) }
+        }
+    }
+
+    /// A repeating timer on the loop whose handler runs isolated to the service.
+    func makeTimer(every seconds: Double, startAfter: Double = 0,
+                   _ handler: @escaping @Sendable (isolated DropFolderService) -> Void) -> DispatchSourceTimer {
+        let timer = DispatchSource.makeTimerSource(queue: loop)
+        timer.schedule(deadline: .now() + startAfter, repeating: seconds, leeway: .milliseconds(20))
+        timer.setEventHandler { [self] in self.assumeIsolated { handler($0) } }
+        timer.resume()
+        return timer
+    }
+
+    /// statfs magic numbers of file systems whose changes on other machines inotify cannot see.
+    static let networkFileSystems: [Int64: String] = [
+        0x6969: "NFS", 0xFF53_4D42: "CIFS", 0xFE53_4D42: "SMB2", 0x517B: "SMB", 0x6573_5546: "FUSE",
+        0x00C3_6400: "Ceph", 0x5346_414F: "AFS", 0x0BD0_0BD0: "Lustre", 0x4734_5441: "GPFS", 0x0102_1997: "9P",
+    ]
+
+    /// The network file system an inbox is on (its name), or nil for a local one.
+    static func networkFileSystem(of path: String) -> String? {
+        networkFileSystems[dfc_filesystem_type(path)]
+    }
+
+    /// Watches an inbox (or polls it), requeues its work folder and lists it.
+    func addInbox(_ inbox: InboxConfig) {
+        let network = Self.networkFileSystem(of: inbox.path)
+        var state = InboxState(config: inbox, watch: nil, polling: inbox.polls(network: network))
+        var how = state.polling ? "polling every \(config.pollSeconds) s" : "inotify"
+        if let network, inbox.watch == .auto { how += " (\(network) delivers no inotify events)" }
+        inboxes[inbox.path] = state
+        if !state.polling { setWatch(inbox.path) }
+        state = inboxes[inbox.path]!
+        let dicom = inbox.acceptsDicom
+            ? "NIfTI files and DICOM folders (complete after \(plainNumber(config.dicom.settleSeconds)) s without change, or at once with a \(DicomSettings.completeMarker) file)"
+            : "NIfTI files only"
+        log.log(.watching, "inbox \(inbox.name): \(how); \(dicom); outbox \(inbox.outbox), failed \(inbox.failed)",
+                [("INBOX", inbox.name), ("WATCH", state.polling ? "poll" : "inotify"), ("DICOM", inbox.acceptsDicom ? "yes" : "no")])
+        recoverWork(inbox)
+        rescan(inbox.path)
+    }
+
+    func setWatch(_ path: String) {
+        guard var state = inboxes[path], state.watch == nil, !state.polling, !draining else { return }
+        do {
+            let wd = try watcher.add(path)
+            state.watch = wd
+            watchToInbox[wd] = path
+        } catch {
+            log.log(.folderProblem, "inbox \(state.config.name): cannot watch the folder (\(error)); it is listed every \(config.rescanSeconds) s meanwhile",
+                    [("INBOX", state.config.name)])
+        }
+        inboxes[path] = state
+    }
+
+    // MARK: reload
+
+    /// SIGHUP: read the config again; apply it when valid, else keep the running one and say why.
+    func reload() {
+        guard !draining, !reloading else { return }
+        reloading = true
+        notifier.reloading()
+        log.log(.reloading, "reloading \(config.sourcePath)")
+        let path = config.sourcePath, current = processors, models = config.models
+        DispatchQueue.global().async { [self] in
+            var result: Result<(DaemonConfig, [String: Defacer]), any Error>
+            do {
+                let new = try ConfigLoader.load(path)
+                let engines = try Self.loadProcessors(for: new, existing: current, models: models)
+                result = .success((new, engines))
+            } catch {
+                result = .failure(error)
+            }
+            let outcome = result
+            loop.async { self.assumeIsolated { $0.applyReload(outcome) } }
+        }
+    }
+
+    func applyReload(_ result: Result<(DaemonConfig, [String: Defacer]), any Error>) {
+        reloading = false
+        switch result {
+        case .failure(let error):
+            let text = "\(error)".replacingOccurrences(of: "\n", with: " ")
+            log.log(.reloadFailed, "the new configuration is not valid; still running the old one: \(text)", [("REASON", text)])
+        case .success(let (new, engines)):
+            let old = config
+            config = new
+            config.sourcePath = old.sourcePath
+            processors = engines
+            applyInboxes(new.inboxes)
+            startTimers()
+            let n = new.inboxes.count
+            log.log(.reloaded, "configuration reloaded: \(n) inbox\(n == 1 ? "" : "es"), at most \(new.maxJobs) scan\(new.maxJobs == 1 ? "" : "s") at once",
+                    [("INBOXES", new.inboxes.map(\.name).joined(separator: ",")), ("MAX_JOBS", "\(new.maxJobs)")])
+        }
+        lastStatus = statusLine()
+        notifier.ready(status: lastStatus)
+        startJobs()
+        publishStatus()
+    }
+
+    /// Drops the inboxes that left the configuration, updates the others, adds the new ones.
+    func applyInboxes(_ new: [InboxConfig]) {
+        let newPaths = Set(new.map(\.path))
+        for path in inboxes.keys where !newPaths.contains(path) {
+            if let wd = inboxes[path]?.watch { watcher.remove(wd); watchToInbox[wd] = nil }
+            inboxes[path] = nil
+            for (key, c) in candidates where c.inbox == path && c.state != .running { candidates[key] = nil }
+            log.log(.watching, "inbox \(DurableFile.fileName(of: path)) removed from the configuration; no longer watched")
+        }
+        for inbox in new {
+            guard var state = inboxes[inbox.path] else {
+                addInbox(inbox)
+                continue
+            }
+            let wantPoll = inbox.polls(network: Self.networkFileSystem(of: inbox.path))
+            if wantPoll != state.polling {
+                if let wd = state.watch { watcher.remove(wd); watchToInbox[wd] = nil; state.watch = nil }
+                state.polling = wantPoll
+            }
+            state.config = inbox
+            inboxes[inbox.path] = state
+            if !wantPoll { setWatch(inbox.path) }
+        }
+    }
+
+    // MARK: stop
+
+    /// SIGTERM or SIGINT: take no new scans, let the running ones finish (asking systemd for
+    /// more time meanwhile), then stop. Queued scans stay in their inbox or work folder.
+    /// A second signal stops at once; the running scans are then resumed at the next start.
+    func stop(signal sig: Int32) {
+        if draining {
+            log.log(.stopped, "stopping at once (second signal); \(running.count) running scan(s) resume at the next start",
+                    [("DONE", "\(doneCount)"), ("FAILED", "\(failedCount)")])
+            cancelSources()
+            stopped.signal()
+            return
+        }
+        draining = true
+        watcher.stop()
+        rescanTimer?.cancel(); pollTimer?.cancel()
+        let line = statusLine()
+        lastStatus = line
+        notifier.stopping(status: line)
+        log.log(.stopping, "stopping (\(sig == SIGTERM ? "SIGTERM" : "SIGINT")): no new scans; waiting for \(running.count) running", [("RUNNING", "\(running.count)")])
+        if running.isEmpty {
+            finishStop()
+            return
+        }
+        notifier.extendTimeout(seconds: 60)
+        drainTimer = makeTimer(every: 10, startAfter: 10) { service in
+            // ask for more time while the running scans are within their time limit
+            if service.health() == nil { service.notifier.extendTimeout(seconds: 60) }
+            service.notifier.status(service.statusLine())
+        }
+    }
+
+    func finishStop() {
+        log.log(.stopped, "stopped: \(doneCount) done, \(failedCount) failed since start",
+                [("DONE", "\(doneCount)"), ("FAILED", "\(failedCount)")])
+        notifier.status("stopped: done \(doneCount), failed \(failedCount)")
+        cancelSources()
+        stopped.signal()
+    }
+
+    /// Stops every timer and signal handler: nothing runs on the loop after `run()` returns
+    /// but what running jobs report (they hold the service, as the handlers did).
+    func cancelSources() {
+        for timer in [tickTimer, rescanTimer, pollTimer, watchdogTimer, drainTimer] { timer?.cancel() }
+        for source in signalSources { source.cancel() }
+        watcher.stop()
+    }
+}

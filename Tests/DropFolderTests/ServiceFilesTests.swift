@@ -1,0 +1,132 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// The systemd unit, sysusers.d and tmpfiles.d files and the default config, checked with the
+/// real tools where the machine has them.
+@Suite struct ServiceFilesTests {
+    static let systemdAnalyze = ["/usr/bin/systemd-analyze", "/bin/systemd-analyze"].first {
+        FileManager.default.isExecutableFile(atPath: $0)
+    }
+
+    static func run(_ tool: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    /// The unit with ExecStart pointing at the binary just built (the install script does the same).
+    static func unitForThisBuild() throws -> String {
+        let folder = "/tmp/defacer-daemon-tests/unit-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let text = try String(contentsOfFile: DefacerProcess.repositoryRoot + "/systemd/defacer.service", encoding: .utf8)
+        let path = folder + "/defacer.service"
+        try text.replacingOccurrences(of: "/usr/local/bin/defacer", with: DefacerProcess.binary)
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test(.enabled(if: systemdAnalyze != nil, "systemd-analyze is not installed"))
+    func unitPassesSystemdAnalyzeVerify() throws {
+        let unit = try Self.unitForThisBuild()
+        defer { try? FileManager.default.removeItem(atPath: DurableFolder.parent(unit)) }
+        let result = try Self.run(Self.systemdAnalyze!, ["verify", unit])
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.isEmpty, "\(result.output)")
+    }
+
+    @Test(.enabled(if: systemdAnalyze != nil, "systemd-analyze is not installed"))
+    func unitHardeningIsRatedOKOrBetter() throws {
+        let unit = try Self.unitForThisBuild()
+        defer { try? FileManager.default.removeItem(atPath: DurableFolder.parent(unit)) }
+        let result = try Self.run(Self.systemdAnalyze!, ["security", "--offline=true", "--no-pager", unit])
+        let line = try #require(result.output.split(separator: "\n").first { $0.contains("Overall exposure level") })
+        let score = Double(line.split(separator: ":").last?.split(separator: " ").first ?? "") ?? 10
+        #expect(score < 5.0, "\(line)")  // OK is below 5.0, SAFE below 2.0
+        #expect(line.contains("SAFE") || line.contains("OK"), "\(line)")
+    }
+
+    @Test func unitHasTheServiceBasics() throws {
+        let text = try String(contentsOfFile: DefacerProcess.repositoryRoot + "/systemd/defacer.service", encoding: .utf8)
+        for line in ["Type=notify", "ExecReload=/bin/kill -HUP $MAINPID", "User=defacer", "ProtectSystem=strict",
+                     "ReadWritePaths=/srv/defacer"] {
+            #expect(text.contains(line + "\n"), "\(line)")
+        }
+        #expect(text.contains("WatchdogSec="))
+        #expect(text.split(separator: "\n").filter { $0.hasPrefix("ReadWritePaths=") }.count == 1)
+        let sysusers = try String(contentsOfFile: DefacerProcess.repositoryRoot + "/systemd/sysusers.d/defacer.conf", encoding: .utf8)
+        #expect(sysusers.contains("u     defacer"))
+        let tmpfiles = try String(contentsOfFile: DefacerProcess.repositoryRoot + "/systemd/tmpfiles.d/defacer.conf", encoding: .utf8)
+        #expect(tmpfiles.contains("/srv/defacer/inbox     2775 defacer defacer"))
+    }
+
+    @Test func defaultConfigIsValidOnAFolderLayout() throws {
+        let root = "/tmp/defacer-daemon-tests/config-\(UUID().uuidString.prefix(8))"
+        for f in ["inbox", "outbox", "failed", "work"] {
+            try FileManager.default.createDirectory(atPath: root + "/" + f, withIntermediateDirectories: true)
+        }
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var text = try String(contentsOfFile: DefacerProcess.repositoryRoot + "/etc/defacer.toml", encoding: .utf8)
+        text = text.replacingOccurrences(of: "root = \"/srv/defacer\"", with: "root = \"\(root)\"")
+        try text.write(toFile: root + "/defacer.toml", atomically: true, encoding: .utf8)
+        let result = try DefacerProcess.run(["check-config", "--config", root + "/defacer.toml"],
+                                            environment: ["DEFACER_MODELS": DefacerProcess.repositoryRoot + "/models"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("valid"))
+        #expect(result.stdout.contains("max_jobs 1"))
+        #expect(result.stdout.contains("outputs defaced, face_mask, qc_picture, report"))
+    }
+
+    @Test func checkConfigExplainsEveryProblem() throws {
+        let root = "/tmp/defacer-daemon-tests/badconfig-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: root + "/inbox", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try """
+        max_jobs = 0
+        settle_second = 3
+        [defacing]
+        mode = "slow"
+        outputs = ["face_mask"]
+        [[inbox]]
+        path = "inbox"
+        outbox = 3
+        """.write(toFile: root + "/bad.toml", atomically: true, encoding: .utf8)
+        let bad = try DefacerProcess.run(["check-config", "--config", root + "/bad.toml"])
+        #expect(bad.status != 0)
+        for text in ["max_jobs: must be from 1 to 64, not 0", "settle_second: unknown key (did you mean settle_seconds?)",
+                     "defacing.mode: must be \"fast\"", "must include \"defaced\"", "inbox[1].outbox: must be a string",
+                     "inbox[1].failed: missing"] {
+            #expect(bad.stderr.contains(text), "\(text) in \(bad.stderr)")
+        }
+        try "a = [\n".write(toFile: root + "/syntax.toml", atomically: true, encoding: .utf8)
+        let syntax = try DefacerProcess.run(["check-config", "--config", root + "/syntax.toml"])
+        #expect(syntax.status != 0)
+        #expect(syntax.stderr.contains("not valid TOML at line"))
+        try """
+        models = "\(DefacerProcess.repositoryRoot)/models"
+        [[inbox]]
+        path = "inbox"
+        outbox = "missing-outbox"
+        failed = "/proc"
+        """.write(toFile: root + "/folders.toml", atomically: true, encoding: .utf8)
+        let folders = try DefacerProcess.run(["check-config", "--config", root + "/folders.toml"])
+        #expect(folders.status != 0)
+        #expect(folders.stderr.contains("missing-outbox: does not exist"))
+        #expect(folders.stderr.contains("inbox[1].failed"))
+        // run refuses to start on it, saying why
+        let run = try DefacerProcess.run(["run", "--config", root + "/folders.toml", "--log", "stderr"])
+        #expect(run.status != 0)
+        #expect(run.stderr.contains("not starting"))
+    }
+}
+
+enum DurableFolder {
+    static func parent(_ path: String) -> String { (path as NSString).deletingLastPathComponent }
+}

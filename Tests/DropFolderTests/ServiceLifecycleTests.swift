@@ -1,0 +1,105 @@
+import Engine
+import Foundation
+import Glibc
+import Testing
+import TestSupport
+
+extension ServiceTests {
+    /// Reload (SIGHUP), stop (SIGTERM) and what systemd is told over the notify socket (the real
+    /// binary and a real datagram socket standing in for systemd).
+    @Suite struct ServiceLifecycleTests {
+        init() throws { try requireDaemonTestData() }
+
+        @Test func sighupAddsASecondInboxAndAnInvalidConfigKeepsTheOldOne() throws {
+            let layout = try DropLayout("reload")
+            try layout.writeConfig(settle: 1)
+            let notify = try NotifyListener(path: layout.root + "/notify.sock")
+            defer { notify.close() }
+            let daemon = try DaemonProcess(config: layout.configPath, environment: ["NOTIFY_SOCKET": notify.path])
+            defer { daemon.kill9() }
+            #expect(waitUntil(timeout: 30) { notify.assignments.contains("READY=1") })
+            let second = layout.root + "/second"
+            for f in ["", "-outbox", "-failed"] { try FileManager.default.createDirectory(atPath: second + f, withIntermediateDirectories: true) }
+            try layout.writeConfig(settle: 1, extra: """
+
+            [[inbox]]
+            name = "second"
+            path = "second"
+            outbox = "second-outbox"
+            failed = "second-failed"
+            """)
+            daemon.signal(SIGHUP)
+            #expect(waitUntil(timeout: 30) { !daemon.events("reloaded").isEmpty })
+            #expect(waitUntil(timeout: 5) { notify.assignments.filter { $0 == "READY=1" }.count == 2 })
+            let assignments = notify.assignments
+            let reloading = try #require(assignments.firstIndex(of: "RELOADING=1"))
+            let monotonic = try #require(assignments[reloading...].first { $0.hasPrefix("MONOTONIC_USEC=") })
+            #expect(UInt64(monotonic.dropFirst("MONOTONIC_USEC=".count)) ?? 0 > 0)
+            #expect(assignments.lastIndex(of: "READY=1")! > reloading)
+            try layout.write(Samples.nifti2D(), as: "two-d.nii", into: second)
+            #expect(waitUntil(timeout: 30) { layout.names(second + "-failed") == ["two-d.nii", "two-d.nii.reason.json"] })
+
+            // an invalid config is refused; the service keeps running the old one
+            try "max_jobs = \"many\"\n".write(toFile: layout.configPath, atomically: true, encoding: .utf8)
+            daemon.signal(SIGHUP)
+            #expect(waitUntil(timeout: 30) { !daemon.events("reload-failed").isEmpty })
+            #expect(daemon.events("reload-failed").first?["REASON"]?.contains("max_jobs") == true)
+            #expect(waitUntil(timeout: 5) { notify.assignments.filter { $0 == "READY=1" }.count == 3 })
+            try layout.write(Samples.nifti2D(), as: "still.nii", into: second)
+            try layout.write(Samples.nifti2D(), as: "first.nii")
+            #expect(waitUntil(timeout: 30) {
+                layout.names(second + "-failed").contains("still.nii.reason.json") && layout.names(layout.failed).contains("first.nii.reason.json")
+            })
+            daemon.signal(SIGTERM)
+            #expect(daemon.waitForExit(timeout: 30) == 0)
+        }
+
+        @Test func sigtermDrainsTheRunningScanAndTakesNoNewOne() throws {
+            let layout = try DropLayout("term")
+            try layout.writeConfig(settle: 1)
+            let notify = try NotifyListener(path: layout.root + "/notify.sock")
+            defer { notify.close() }
+            let daemon = try DaemonProcess(config: layout.configPath, environment: ["NOTIFY_SOCKET": notify.path])
+            defer { daemon.kill9() }
+            #expect(waitUntil(timeout: 30) { !daemon.events("ready").isEmpty })
+            try layout.drop(Samples.colin27, as: "running.nii.gz")
+            #expect(waitUntil(timeout: 30) { !daemon.events("job-started").isEmpty })
+            try layout.drop(Samples.colin27, as: "waiting.nii.gz")
+            Thread.sleep(forTimeInterval: 2.5)  // settled and queued behind the running one
+            daemon.signal(SIGTERM)
+            #expect(waitUntil(timeout: 5) { notify.assignments.contains("STOPPING=1") })
+            #expect(notify.assignments.contains { $0.hasPrefix("EXTEND_TIMEOUT_USEC=") })
+            let status = daemon.waitForExit(timeout: 300)
+            #expect(status == 0)
+            #expect(layout.names(layout.outbox) == DropLayout.outputSet("running"))
+            #expect(layout.names(layout.inbox) == ["waiting.nii.gz"])
+            #expect(layout.workEntries().isEmpty)
+            #expect(daemon.events("job-started").count == 1)
+            #expect(!daemon.events("stopped").isEmpty)
+        }
+
+        @Test func notifySocketGetsReadyStatusWatchdogAndStopping() throws {
+            let layout = try DropLayout("notify")
+            try layout.writeConfig(settle: 1)
+            try layout.write(Samples.randomBytes(1000, seed: 11), as: "early.nii.gz")
+            let notify = try NotifyListener(path: layout.root + "/notify.sock")
+            defer { notify.close() }
+            let daemon = try DaemonProcess(config: layout.configPath,
+                                           environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "1000000"])
+            defer { daemon.kill9() }
+            #expect(waitUntil(timeout: 30) { notify.assignments.contains("READY=1") })
+            #expect(waitUntil(timeout: 10) { layout.names(layout.failed).count == 2 })
+            #expect(waitUntil(timeout: 5) { notify.assignments.filter { $0 == "WATCHDOG=1" }.count >= 4 })
+            let assignments = notify.assignments
+            // READY comes with the first STATUS, after the startup scan queued the early file
+            let ready = try #require(assignments.firstIndex(of: "READY=1"))
+            #expect(assignments[ready + 1].hasPrefix("STATUS=queued 0, running 0, done 0, failed 0, settling 1"))
+            #expect(!assignments[..<ready].contains("WATCHDOG=1"))
+            // the files reach failed/ on the worker just before the loop publishes the status
+            #expect(waitUntil(timeout: 10) { notify.assignments.contains("STATUS=queued 0, running 0, done 0, failed 1") })
+            daemon.signal(SIGTERM)
+            #expect(daemon.waitForExit(timeout: 30) == 0)
+            #expect(waitUntil(timeout: 2) { notify.assignments.contains("STOPPING=1") })
+        }
+    }
+}
