@@ -400,7 +400,7 @@ final class DropFolderService: @unchecked Sendable {
         parseQueue.async { [self] in
             loop.sync { parseStartedAt = monotonicSeconds() }
             var problem: NiftiError?
-            do { _ = try NiftiReader(maxVoxels: maxVoxels).read(key) } catch let e as NiftiError { problem = e } catch {}
+            do { _ = try NiftiReader(maxVoxels: maxVoxels).check(key) } catch let e as NiftiError { problem = e } catch {}
             let after = DropEntry(path: key)
             let parseProblem = problem
             loop.async { [self] in

@@ -18,7 +18,7 @@ struct InfoCommand: ParsableCommand {
     func run() throws {
         let header: NiftiHeader
         do {
-            header = try NiftiReader(maxVoxels: .max).readHeader(file)
+            header = try NiftiReader(maxVoxels: .max).check(file)  // the data is read through, not kept
         } catch {
             throw CommandFailure(message: error.description)
         }

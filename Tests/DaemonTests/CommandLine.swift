@@ -4,6 +4,8 @@ import Foundation
 struct DefacerProcess {
     struct Result {
         var status: Int32
+        /// True when the process died of a signal (then `status` is the signal's number).
+        var signalled: Bool = false
         var stdout: String
         var stderr: String
     }
@@ -38,6 +40,7 @@ struct DefacerProcess {
         let stderr = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return Result(status: process.terminationStatus,
+                      signalled: process.terminationReason == .uncaughtSignal,
                       stdout: String(decoding: stdout, as: UTF8.self),
                       stderr: String(decoding: stderr, as: UTF8.self))
     }

@@ -15,12 +15,17 @@ public enum DurableFile {
         }
     }
 
-    /// Flushes a file's data and metadata to disk.
+    /// Flushes a file's data and metadata to disk; an error of fsync or of the close (where
+    /// NFS reports failed writes) is reported.
     public static func fsyncFile(_ path: String) throws(Failure) {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw Failure(operation: "open", path: path, errno: errno) }
-        defer { close(fd) }
-        guard fsync(fd) == 0 else { throw Failure(operation: "fsync", path: path, errno: errno) }
+        guard fsync(fd) == 0 else {
+            let failure = Failure(operation: "fsync", path: path, errno: errno)
+            close(fd)
+            throw failure
+        }
+        guard close(fd) == 0 else { throw Failure(operation: "close", path: path, errno: errno) }
     }
 
     /// Flushes a folder's entries (new names, removals) to disk.
