@@ -30,8 +30,10 @@ public func niftiReaderFuzz(_ data: UnsafeRawPointer, _ size: Int) -> CInt {
     guard (try? NiftiWriter(descrip: "fuzz").write(volume, to: output)) != nil else {
         fatalError("a scan that reads could not be written back")
     }
-    guard let again = try? NiftiReader(maxVoxels: 1 << 18).read(output), again.storage == volume.storage else {
-        fatalError("a written scan does not read back the same")
+    let again: NiftiVolume
+    do { again = try NiftiReader(maxVoxels: 1 << 18).read(output) } catch {
+        fatalError("a written scan does not read back: \(error.reason)")
     }
+    guard again.storage == volume.storage else { fatalError("a written scan reads back with other voxel values") }
     return 0
 }

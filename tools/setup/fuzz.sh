@@ -24,20 +24,24 @@ MAP
 
 SAN=(-fsanitize=fuzzer-no-link,address -O1 -g)
 clang "${SAN[@]}" -I/usr/include/nifti -ISources/CNifti/include -c Sources/CNifti/cnifti.c -o "$BUILD/cnifti.o"
-clang "${SAN[@]}" -D_GNU_SOURCE -ISources/CLinux/include -c Sources/CLinux/clinux.c -o "$BUILD/clinux.o"
+clang "${SAN[@]}" -ISources/CLinux/include -c Sources/CLinux/clinux.c -o "$BUILD/clinux.o"
 
 SWIFT=(swiftc -O -sanitize=fuzzer,address -parse-as-library -swift-version 6 -I "$BUILD/modules")
 # the files each target needs, found by name (they may move between folders)
 src() { find Sources -name "$1" | head -1; }
-echo "building $BUILD/nifti-fuzz"
-"${SWIFT[@]}" -module-name NiftiFuzz Tests/Fuzz/NiftiReaderFuzz.swift \
+build() {  # build NAME SOURCES...: a failed compile fails the script (no stale binary is run)
+    local name=$1; shift
+    echo "building $BUILD/$name"
+    rm -f "$BUILD/$name"
+    if ! "${SWIFT[@]}" "$@" -o "$BUILD/$name" > "$BUILD/$name-build.log" 2>&1; then
+        grep -v "Cannot export local symbol" "$BUILD/$name-build.log"; exit 1
+    fi
+}
+build nifti-fuzz -module-name NiftiFuzz Tests/Fuzz/NiftiReaderFuzz.swift \
     Sources/Engine/NIfTI/*.swift Sources/Engine/Geometry/*.swift "$(src DurableFile.swift)" \
-    "$BUILD/cnifti.o" "$BUILD/clinux.o" -lnifti2 -lznz -lz -lm -o "$BUILD/nifti-fuzz" 2>&1 | grep -v "Cannot export local symbol" || true
-echo "building $BUILD/dicom-fuzz"
-"${SWIFT[@]}" -module-name DicomFuzz Tests/Fuzz/DicomParserFuzz.swift \
-    "$(src DicomParser.swift)" "$(src DicomHeader.swift)" "$(src DicomIdentifiers.swift)" \
-    -o "$BUILD/dicom-fuzz" 2>&1 | grep -v "Cannot export local symbol" || true
-test -x "$BUILD/nifti-fuzz" && test -x "$BUILD/dicom-fuzz"
+    "$BUILD/cnifti.o" "$BUILD/clinux.o" -lnifti2 -lznz -lz -lm
+build dicom-fuzz -module-name DicomFuzz Tests/Fuzz/DicomParserFuzz.swift \
+    "$(src DicomParser.swift)" "$(src DicomHeader.swift)" "$(src DicomIdentifiers.swift)"
 
 status=0
 for target in nifti dicom; do

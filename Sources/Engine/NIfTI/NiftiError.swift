@@ -63,7 +63,7 @@ public struct NiftiError: Error, Sendable, Equatable, CustomStringConvertible {
         case .tooManyAxes(let n):
             return "this image has \(n) axes with more than one value; defacer takes 3D head scans (or 4D: several volumes of one head)"
         case .notANumber(let field):
-            return "the header field \(field) is not a finite number (NaN or infinity): the file is damaged or was not written by an imaging program"
+            return "the header field \(field) is not a finite number (NaN, infinity, or beyond 3.4e38): the file is damaged or was not written by an imaging program"
         case .headerTooLarge(let bytes, let limit):
             return "the header and its extensions take \(bytes) bytes before the image data, more than the limit of \(limit): the file is damaged or not a scan"
         case .trailingData(let limit):

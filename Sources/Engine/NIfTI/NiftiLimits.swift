@@ -12,7 +12,7 @@ public struct NiftiLimits: Sendable, Equatable {
     /// Plausible edge of one voxel of a head scan, in millimetres.
     public var voxelSizeMM: ClosedRange<Double> = 0.05...20
     /// Largest plausible field of view along one axis, in millimetres (a head is under 300).
-    public var maxFieldOfViewMM: Double = 400
+    public var maxFieldOfViewMM: Double = 320
 
     public init(maxVoxels: Int64) { self.maxVoxels = maxVoxels }
 
@@ -26,7 +26,11 @@ public struct NiftiLimits: Sendable, Equatable {
         guard let dataType = NiftiDataType(rawValue: h.datatype) else {
             throw .unsupportedDataType(NiftiDataType.name(ofCode: h.datatype))
         }
-        if let bad = h.floats.first(where: { !$0.value.isFinite }) { throw .notANumber(field: bad.name) }
+        // within float range too: libnifti writes NIfTI-1 (floats) whenever the sizes fit, and a
+        // NIfTI-2 double beyond it would come back as infinity (found by the fuzzer)
+        if let bad = h.floats.first(where: { !$0.value.isFinite || abs($0.value) > Double(Float.greatestFiniteMagnitude) }) {
+            throw .notANumber(field: bad.name)
+        }
         let (bytes, overflow) = voxels.multipliedReportingOverflow(by: Int64(dataType.byteSize))
         guard !overflow else { throw .tooManyVoxels(count: voxels, limit: maxVoxels) }
         let offset = try dataOffset(h, isPair: isPair)

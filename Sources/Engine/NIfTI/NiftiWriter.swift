@@ -100,7 +100,8 @@ public struct NiftiWriter: Sendable {
         guard got > 0, let stored = NiftiRawHeader.parse(Array(prefix.prefix(Int(got)))),
               Array(stored.dim[0...n]) == Array(tupleArray(header.raw.dim, as: Int64.self)[0...n]),
               stored.datatype == header.raw.datatype,
-              isPair || Int64(exactly: stored.voxOffset) == dataOffset else {
+              isPair || Int64(exactly: stored.voxOffset) == dataOffset,
+              (try? NiftiLimits(maxVoxels: .max).check(stored, isPair: isPair)) != nil else {
             throw NiftiError(.writeFailed("the written header does not read back as written (is the disk full or failing?)"), path: path)
         }
         var checks = [(tmpImage, dataOffset, Int64(storage.count), Int64(0))]
