@@ -11,8 +11,9 @@ public struct NiftiLimits: Sendable, Equatable {
     public var maxTrailingBytes: Int64 = 64 << 10
     /// Plausible edge of one voxel of a head scan, in millimetres.
     public var voxelSizeMM: ClosedRange<Double> = 0.05...20
-    /// Largest plausible field of view along one axis, in millimetres (a head is under 300).
-    public var maxFieldOfViewMM: Double = 320
+    /// Largest plausible field of view along one axis, in millimetres: a head with its neck fits;
+    /// the HD-BET grid, and so the memory, grows with it (a 300 mm cube: about 4.6 GB).
+    public var maxFieldOfViewMM: Double = 300
 
     public init(maxVoxels: Int64) { self.maxVoxels = maxVoxels }
 
