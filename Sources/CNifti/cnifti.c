@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
+#include <errno.h>
 
 static void quiet(void) {
     static int done = 0;
@@ -59,89 +60,129 @@ int dfc_nifti_read_header(const char *path, dfc_nifti_header *h, char *image_pat
     return ok;
 }
 
-/* Copies decompressed bytes into the caller's buffer, skipping the first `skip`. */
-typedef struct { char *dst; int64_t skip, want, got; } sink_t;
+/* Where decompressed (or plain) bytes go: copied into `dst`, or compared with it, skipping
+   the first `skip` bytes; `total` counts every byte seen, to stop at `limit`. */
+typedef struct {
+    char *dst;
+    int64_t skip, want, got, total, limit;
+    int compare, mismatch;
+} sink_t;
 
 static void sink_put(sink_t *s, const char *src, int64_t n) {
+    s->total += n;
     if (s->skip > 0) {
         int64_t k = n < s->skip ? n : s->skip;
         s->skip -= k; src += k; n -= k;
     }
     int64_t room = s->want - s->got;
     if (n > room) n = room;
-    if (n > 0) { memcpy(s->dst + s->got, src, (size_t)n); s->got += n; }
+    if (n <= 0) return;
+    if (s->dst == NULL) {
+        /* only counting: the file is checked through, nothing is kept */
+    } else if (s->compare) {
+        if (memcmp(s->dst + s->got, src, (size_t)n) != 0) s->mismatch = 1;
+    } else {
+        memcpy(s->dst + s->got, src, (size_t)n);
+    }
+    s->got += n;
 }
 
+enum { CHUNK = 1 << 18 };
+
 /* Inflates every gzip member of the file to its end, checking each member's CRC and
-   length (zlib's gz* functions accept a stream cut inside its trailer). */
-static int read_gzip(FILE *fp, int64_t offset, void *buffer, int64_t nbytes) {
-    enum { IN = 1 << 18, OUT = 1 << 18 };
-    unsigned char *in = malloc(IN), *out = malloc(OUT);
-    if (!in || !out) { free(in); free(out); return DFC_READ_CORRUPT; }
+   length (zlib's gz* functions accept a stream cut inside its trailer), and stops as soon
+   as more bytes come out than `sink->limit`. */
+static int read_gzip(FILE *fp, sink_t *sink) {
+    unsigned char *in = malloc(CHUNK), *out = malloc(CHUNK);
+    if (!in || !out) { free(in); free(out); return DFC_READ_NO_MEMORY; }
     z_stream zs; memset(&zs, 0, sizeof(zs));
-    if (inflateInit2(&zs, 15 + 16) != Z_OK) { free(in); free(out); return DFC_READ_CORRUPT; }
-    sink_t sink = { (char *)buffer, offset, nbytes, 0 };
+    if (inflateInit2(&zs, 15 + 16) != Z_OK) { free(in); free(out); return DFC_READ_NO_MEMORY; }
     int status = DFC_READ_OK, ended = 0, out_full = 0;
     for (;;) {
         if (zs.avail_in == 0 && !out_full) {
-            size_t n = fread(in, 1, IN, fp);
+            size_t n = fread(in, 1, CHUNK, fp);
             if (n == 0) break;
             zs.next_in = in; zs.avail_in = (uInt)n;
         }
         if (ended) {
-            /* another gzip member follows, or padding zeros some tools append */
-            if (zs.next_in[0] == 0) { zs.avail_in = 0; continue; }
+            /* padding zeros some tools append, or another gzip member */
+            while (zs.avail_in > 0 && zs.next_in[0] == 0) { zs.next_in++; zs.avail_in--; }
+            if (zs.avail_in == 0) continue;
             if (inflateReset(&zs) != Z_OK) { status = DFC_READ_CORRUPT; break; }
             ended = 0;
         }
-        zs.next_out = out; zs.avail_out = OUT;
+        zs.next_out = out; zs.avail_out = CHUNK;
         int ret = inflate(&zs, Z_NO_FLUSH);
         out_full = zs.avail_out == 0;
-        sink_put(&sink, (const char *)out, (int64_t)(OUT - zs.avail_out));
+        sink_put(sink, (const char *)out, (int64_t)(CHUNK - zs.avail_out));
+        if (sink->total > sink->limit) { status = DFC_READ_TRAILING; break; }
         if (ret == Z_STREAM_END) { ended = 1; continue; }
         if (ret != Z_OK && ret != Z_BUF_ERROR) { status = DFC_READ_CORRUPT; break; }
     }
     if (status == DFC_READ_OK && ferror(fp)) status = DFC_READ_CORRUPT;
-    if (status == DFC_READ_OK && sink.got < nbytes) status = DFC_READ_SHORT;
+    if (status == DFC_READ_OK && sink->got < sink->want) status = DFC_READ_SHORT;
     if (status == DFC_READ_OK && !ended) status = DFC_READ_CORRUPT;
     inflateEnd(&zs);
     free(in); free(out);
     return status;
 }
 
-int dfc_read_voxels(const char *image_path, int64_t offset, void *buffer, int64_t nbytes,
-                    int swapsize, int swap) {
-    FILE *fp = fopen(image_path, "rb");
-    if (fp == NULL) return DFC_READ_CANNOT_OPEN;
-    int status;
-    if (nifti_is_gzfile(image_path)) {
-        status = read_gzip(fp, offset, buffer, nbytes);
-    } else if (fseeko(fp, (off_t)offset, SEEK_SET) != 0) {
-        status = DFC_READ_SEEK_FAILED;
-    } else {
-        status = fread(buffer, 1, (size_t)nbytes, fp) == (size_t)nbytes ? DFC_READ_OK : DFC_READ_SHORT;
+/* Reads a plain file to its end through the sink, stopping past `sink->limit`. */
+static int read_plain(FILE *fp, sink_t *sink) {
+    char *buf = malloc(CHUNK);
+    if (!buf) return DFC_READ_NO_MEMORY;
+    int status = DFC_READ_OK;
+    size_t n;
+    while ((n = fread(buf, 1, CHUNK, fp)) > 0) {
+        sink_put(sink, buf, (int64_t)n);
+        if (sink->total > sink->limit) { status = DFC_READ_TRAILING; break; }
     }
+    if (status == DFC_READ_OK && ferror(fp)) status = DFC_READ_CANNOT_OPEN;
+    if (status == DFC_READ_OK && sink->got < sink->want) status = DFC_READ_SHORT;
+    free(buf);
+    return status;
+}
+
+static int read_through(const char *path, sink_t *sink) {
+    FILE *fp = fopen(path, "rb");
+    if (fp == NULL) return DFC_READ_CANNOT_OPEN;
+    int status = nifti_is_gzfile(path) ? read_gzip(fp, sink) : read_plain(fp, sink);
     fclose(fp);
+    if (status == DFC_READ_OK && sink->compare && sink->mismatch) status = DFC_READ_MISMATCH;
+    return status;
+}
+
+int dfc_read_voxels(const char *image_path, int64_t offset, void *buffer, int64_t nbytes,
+                    int swapsize, int swap, int64_t max_trailing) {
+    if (offset < 0 || nbytes < 0 || max_trailing < 0 || offset > INT64_MAX - nbytes - max_trailing)
+        return DFC_READ_TRAILING;
+    sink_t sink = { (char *)buffer, offset, nbytes, 0, 0, offset + nbytes + max_trailing, 0, 0 };
+    int status = read_through(image_path, &sink);
     if (status == DFC_READ_OK && swap && swapsize > 1) nifti_swap_Nbytes(nbytes / swapsize, swapsize, buffer);
     return status;
 }
 
-int dfc_nifti_raw_dims(const char *path, int64_t dims[8], int *datatype) {
-    quiet();
-    int nver = -1;
-    void *hdr = nifti_read_header(path, &nver, 0);
-    if (hdr == NULL) return -1;
-    if (nver == 2) {
-        nifti_2_header *h = (nifti_2_header *)hdr;
-        for (int i = 0; i < 8; i++) dims[i] = h->dim[i];
-        *datatype = h->datatype;
-    } else {
-        nifti_1_header *h = (nifti_1_header *)hdr;
-        for (int i = 0; i < 8; i++) dims[i] = h->dim[i];
-        *datatype = h->datatype;
+int dfc_verify_file(const char *path, int64_t offset, const void *expected, int64_t nbytes, int64_t max_trailing) {
+    if (offset < 0 || nbytes < 0 || max_trailing < 0 || offset > INT64_MAX - nbytes - max_trailing)
+        return DFC_READ_TRAILING;
+    sink_t sink = { (char *)expected, offset, nbytes, 0, 0, offset + nbytes + max_trailing, 1, 0 };
+    int status = read_through(path, &sink);
+    if (status == DFC_READ_OK && sink.total < offset + nbytes) status = DFC_READ_SHORT;
+    return status;
+}
+
+int64_t dfc_read_prefix(const char *path, unsigned char *buffer, int64_t capacity) {
+    gzFile gz = gzopen(path, "rb");
+    if (gz == NULL) return -1;
+    int64_t got = 0;
+    while (got < capacity) {
+        unsigned want = capacity - got > (1 << 20) ? (1u << 20) : (unsigned)(capacity - got);
+        int n = gzread(gz, buffer + got, want);
+        if (n <= 0) break;
+        got += n;
     }
-    free(hdr);
-    return nver;
+    gzclose(gz);
+    return got;
 }
 
 static nifti_dmat44 mat_in(const double *in) {
@@ -151,13 +192,14 @@ static nifti_dmat44 mat_in(const double *in) {
     return m;
 }
 
-int dfc_nifti_write(const char *path, const dfc_nifti_header *h, const void *data) {
+int dfc_nifti_write(const char *path, const dfc_nifti_header *h, const void *data, int64_t nbytes,
+                    int64_t *data_offset) {
     quiet();
     int64_t dims[8];
     for (int i = 0; i < 8; i++) dims[i] = h->dim[i];
     dims[0] = h->ndim;
     nifti_image *nim = nifti_make_new_nim(dims, h->datatype, 0);
-    if (nim == NULL) return -1;
+    if (nim == NULL) return DFC_WRITE_REFUSED;
     nim->nifti_type = h->nifti_type;
     nim->ndim = h->ndim; nim->dim[0] = h->ndim;
     for (int i = 1; i < 8; i++) nim->dim[i] = h->dim[i];
@@ -187,11 +229,29 @@ int dfc_nifti_write(const char *path, const dfc_nifti_header *h, const void *dat
     memcpy(nim->aux_file, h->aux_file, 24); nim->aux_file[23] = 0;
     nim->num_ext = 0;
     nim->ext_list = NULL;
-    if (nifti_set_filenames(nim, path, 0, 1) != 0) { nifti_image_free(nim); return -1; }
-    nim->data = (void *)data;
-    nifti_image_write(nim);
+    if (nifti_set_filenames(nim, path, 0, 1) != 0) { nifti_image_free(nim); return DFC_WRITE_REFUSED; }
+    /* libnifti writes the header (and, for a pair, closes it: the caller re-reads it) and
+       leaves the image file open at the data offset; the data and the close are ours, so
+       that every write and the final close are checked. */
     nim->data = NULL;
+    znzFile fp = nifti_image_write_hdr_img2(nim, 2, "wb", NULL, NULL);
+    *data_offset = nim->iname_offset;
     nifti_image_free(nim);
+    if (znz_isnull(fp)) return errno ? -errno : DFC_WRITE_REFUSED;
+    const char *p = (const char *)data;
+    int64_t left = nbytes;
+    int failed = 0;
+    while (left > 0 && !failed) {
+        size_t n = left > (1 << 30) ? (size_t)1 << 30 : (size_t)left;
+        errno = 0;
+        size_t done = znzwrite(p, 1, n, fp);
+        if (done != n) failed = errno ? errno : EIO;
+        p += done; left -= (int64_t)done;
+    }
+    errno = 0;
+    int closed = znzclose(fp);
+    if (failed) return -failed;
+    if (closed != 0) return errno ? -errno : -EIO;
     return 0;
 }
 

@@ -4,6 +4,8 @@ import Foundation
 package struct DefacerProcess {
     package struct Result {
         package var status: Int32
+        /// True when the process died of a signal (then `status` is the signal's number).
+        package var signalled: Bool = false
         package var stdout: String
         package var stderr: String
     }
@@ -38,6 +40,7 @@ package struct DefacerProcess {
         let stderr = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return Result(status: process.terminationStatus,
+                      signalled: process.terminationReason == .uncaughtSignal,
                       stdout: String(decoding: stdout, as: UTF8.self),
                       stderr: String(decoding: stderr, as: UTF8.self))
     }

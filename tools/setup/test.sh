@@ -7,3 +7,4 @@ bash tools/setup/setup.sh
 # one release build: the whole-network tests need it, and the rest run there too
 swift build -c release --build-tests -Xswiftc -enable-testing
 swift test -c release -Xswiftc -enable-testing --skip-build
+bash tools/setup/fuzz.sh    # libFuzzer on the NIfTI and DICOM readers, about a minute each

@@ -40,9 +40,10 @@ typedef struct dfc_nifti_header {
 int dfc_nifti_read_header(const char *path, dfc_nifti_header *out,
                           char *image_path, size_t image_path_size);
 
-/// Reads the raw header without libnifti's validity checks, to explain why a header was
-/// rejected. Returns the NIfTI version (1 or 2), 0 for ANALYZE, or -1 when unreadable.
-int dfc_nifti_raw_dims(const char *path, int64_t dims[8], int *datatype);
+/// Reads at most `capacity` bytes from the start of a file, decompressing gzip (plain files
+/// are read as they are). Returns the number of bytes read, or -1 when the file cannot be opened.
+/// Nothing beyond `capacity` is inflated.
+int64_t dfc_read_prefix(const char *path, unsigned char *buffer, int64_t capacity);
 
 /// Result codes of `dfc_read_voxels`.
 enum {
@@ -51,17 +52,34 @@ enum {
     DFC_READ_SEEK_FAILED = -2,
     DFC_READ_SHORT = -3,       // the file ends before all voxels were read
     DFC_READ_CORRUPT = -4,     // the compressed stream is damaged or cut off
+    DFC_READ_TRAILING = -5,    // more bytes than the image and `max_trailing` (stopped there)
+    DFC_READ_MISMATCH = -6,    // the bytes differ from those expected (verification only)
+    DFC_READ_NO_MEMORY = -7,
 };
 
 /// Reads `nbytes` of voxel data at `offset` from a plain or gzipped file into `buffer`,
-/// swaps bytes when asked, and checks that a gzipped stream ends cleanly.
+/// swaps bytes when asked, and checks that a gzipped stream ends cleanly (every member's CRC
+/// and length). Reading stops with DFC_READ_TRAILING as soon as the file (decompressed) holds
+/// more than `max_trailing` bytes after the image: a gzip bomb is never inflated to its end.
 int dfc_read_voxels(const char *image_path, int64_t offset, void *buffer, int64_t nbytes,
-                    int swapsize, int swap);
+                    int swapsize, int swap, int64_t max_trailing);
 
-/// Writes header and data through libnifti. The file form follows `header->nifti_type`
-/// and the path's extension (.gz compresses). No extensions are written.
-/// Returns 0, or -1 when libnifti refused the header.
-int dfc_nifti_write(const char *path, const dfc_nifti_header *header, const void *data);
+/// Re-reads a written file (decompressing and checking the gzip CRC and length) and compares
+/// its bytes at `offset` with `expected`; the file may hold at most `max_trailing` more bytes.
+/// With `expected` NULL the file is only read through (lengths and CRC), nothing is kept.
+int dfc_verify_file(const char *path, int64_t offset, const void *expected, int64_t nbytes,
+                    int64_t max_trailing);
+
+/// `dfc_nifti_write` failed before writing anything: libnifti refused the header.
+enum { DFC_WRITE_REFUSED = -100000 };
+
+/// Writes header and data: libnifti writes the header, defacer the `nbytes` of data, checking
+/// every write and the close (gzclose included). The file form follows `header->nifti_type`
+/// and the path's extension (.gz compresses). No extensions are written. `data_offset`
+/// receives where the data starts in the image file. Returns 0, -errno when a write or the
+/// close failed (ENOSPC, EIO...), or DFC_WRITE_REFUSED when libnifti refused the header.
+int dfc_nifti_write(const char *path, const dfc_nifti_header *header, const void *data, int64_t nbytes,
+                    int64_t *data_offset);
 
 /// The orientation codes libnifti derives from a 4x4 matrix (NIFTI_L2R ... NIFTI_S2I).
 void dfc_orientation(const double *matrix16, int *i, int *j, int *k);

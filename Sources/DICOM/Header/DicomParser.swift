@@ -159,7 +159,7 @@ package struct DicomParser {
                 continue
             }
             if DicomTag.isWanted(e.tag), e.length <= 4096, let value = try bytes(e.valueOffset, Int(e.length)) {
-                take(e.tag, Self.text(value), depth: depth)
+                try take(e.tag, Self.text(value), depth: depth)
             }
             offset = valueEnd
         }
@@ -219,15 +219,17 @@ package struct DicomParser {
         }
     }
 
-    private mutating func take(_ tag: UInt32, _ text: String, depth: Int) {
+    private mutating func take(_ tag: UInt32, _ text: String, depth: Int) throws(DicomReadError) {
         if depth == 0 {
             switch tag {
             case DicomTag.sopClass: header.sopClassUID = text
             case DicomTag.seriesUID: header.seriesUID = text
             case DicomTag.seriesNumber: header.seriesNumber = Int(text)
             case DicomTag.seriesDescription: header.seriesDescription = text
-            case DicomTag.imagePosition: header.position = Self.numbers(text, count: 3)
-            case DicomTag.imageOrientation: header.orientation = Self.numbers(text, count: 6)
+            case DicomTag.imagePosition:
+                header.position = try Self.geometry(text, count: 3, within: Self.maxPositionMM, name: "image position")
+            case DicomTag.imageOrientation:
+                header.orientation = try Self.geometry(text, count: 6, within: Self.maxDirectionCosine, name: "image orientation")
             case DicomTag.numberOfFrames: header.frames = max(1, Int(text) ?? 1)
             default: break
             }
@@ -291,6 +293,22 @@ package struct DicomParser {
     package static func numbers(_ text: String, count: Int) -> [Double]? {
         let values = text.split(separator: "\\").compactMap { Double(String($0).trimming(" ")) }
         return values.count == count ? values : nil
+    }
+
+    /// Largest plausible coordinate of an image position (mm): a scanner's bore is under 1 m.
+    static let maxPositionMM = 100_000.0
+    /// Direction cosines are at most 1 (a little more is rounding in the file).
+    static let maxDirectionCosine = 1.01
+
+    /// Position or orientation numbers: nil when absent or not `count` numbers (the series
+    /// is then left to the converter); an error when a number is not finite or out of range,
+    /// so that no slice arithmetic ever sees NaN, infinity or 1e20.
+    static func geometry(_ text: String, count: Int, within limit: Double, name: String) throws(DicomReadError) -> [Double]? {
+        guard let values = numbers(text, count: count) else { return nil }
+        guard values.allSatisfy({ $0.isFinite && abs($0) <= limit }) else {
+            throw DicomReadError(.damaged, "is damaged: its \(name) holds a value that is not a finite number within \(limit)")
+        }
+        return values
     }
 }
 

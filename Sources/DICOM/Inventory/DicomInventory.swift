@@ -127,8 +127,10 @@ package struct DicomInventory: Sendable {
                       first[0] * first[4] - first[1] * first[3]]
         var counts: [Int: Int] = [:]   // position along the normal (0.01 mm steps) -> images there
         for h in headers {
-            let p = h.position!
+            guard let p = h.position else { return nil }
+            // the parser bounds positions (1e5 mm) and cosines (1.01): |d| < 1e6, so this fits an Int
             let d = p[0] * normal[0] + p[1] * normal[1] + p[2] * normal[2]
+            guard d.isFinite, abs(d) < 1e12 else { return "the slice positions are not numbers in range" }
             counts[Int((d * 100).rounded()), default: 0] += 1
         }
         let levels = counts.keys.sorted()

@@ -16,7 +16,7 @@ struct InfoCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let header = try NiftiReader(maxVoxels: .max).readHeader(file)
+        let header = try NiftiReader(maxVoxels: .max).check(file)  // the data is read through, not kept
         let info = ScanInfo(file: file, header: header)
         if json {
             let encoder = JSONEncoder()

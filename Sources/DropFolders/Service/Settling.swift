@@ -182,7 +182,7 @@ extension DropFolderService {
         parseQueue.async { [self] in
             loop.sync { self.assumeIsolated { $0.parseStartedAt = monotonicSeconds() } }
             var problem: NiftiError?
-            do { _ = try NiftiReader(maxVoxels: maxVoxels).read(key) } catch let e as NiftiError { problem = e } catch {}
+            do { _ = try NiftiReader(maxVoxels: maxVoxels).check(key) } catch let e as NiftiError { problem = e } catch {}
             let after = DropEntry(path: key)
             let parseProblem = problem
             loop.async { self.assumeIsolated { $0.parseChecked(key: key, entry: entry, after: after, problem: parseProblem) } }

@@ -19,19 +19,20 @@ public enum DurableFile {
             throw SystemError("open", path: tmp, thrown: error)
         }
         do throws(SystemError) {
-            do { _ = try fd.writeAll(bytes) } catch { throw SystemError("write", path: tmp, thrown: error) }
-            try sync(fd, path: tmp)
-            try? fd.close()
+            try closing(fd, path: tmp) { fd throws(SystemError) in
+                do { _ = try fd.writeAll(bytes) } catch { throw SystemError("write", path: tmp, thrown: error) }
+                try sync(fd, path: tmp)
+            }
             try rename(tmp, to: path, replacing: replacing)
             try fsyncDirectory(directory(of: path))
         } catch {
-            try? fd.close()
             unlink(tmp)
             throw error
         }
     }
 
-    /// Flushes a file's data and metadata to disk.
+    /// Flushes a file's data and metadata to disk; an error of fsync or of the close (where
+    /// NFS reports failed writes) is reported.
     public static func fsyncFile(_ path: String) throws(SystemError) {
         try withDescriptor(path, options: [.closeOnExec]) { fd throws(SystemError) in try sync(fd, path: path) }
     }
@@ -85,8 +86,18 @@ public enum DurableFile {
         do { fd = try FileDescriptor.open(FilePath(path), .readOnly, options: options) } catch {
             throw SystemError("open", path: path, thrown: error)
         }
-        defer { try? fd.close() }
-        try body(fd)
+        try closing(fd, path: path, body)
+    }
+
+    /// Runs `body` on `fd`, then closes it once, reporting the close's error (where NFS reports
+    /// failed writes) when `body` succeeded.
+    private static func closing(_ fd: FileDescriptor, path: String,
+                                _ body: (FileDescriptor) throws(SystemError) -> Void) throws(SystemError) {
+        do { try body(fd) } catch {
+            try? fd.close()
+            throw error
+        }
+        do { try fd.close() } catch { throw SystemError("close", path: path, thrown: error) }
     }
 
     private static func sync(_ fd: FileDescriptor, path: String) throws(SystemError) {

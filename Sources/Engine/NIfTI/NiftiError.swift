@@ -15,6 +15,11 @@ public struct NiftiError: Error, Sendable, Equatable, CustomStringConvertible {
         case notThreeDimensional(dimensions: Int)
         case tooManyVoxels(count: Int64, limit: Int64)
         case unsupportedDataType(String)
+        case tooManyAxes(Int)
+        case notANumber(field: String)
+        case headerTooLarge(bytes: Int64, limit: Int64)
+        case trailingData(limit: Int64)
+        case implausibleVoxelSize(String)
         case outputExists
         case writeFailed(String)
     }
@@ -55,6 +60,16 @@ public struct NiftiError: Error, Sendable, Equatable, CustomStringConvertible {
             return "the image has \(count) voxels, more than the configured limit of \(limit)"
         case .unsupportedDataType(let name):
             return "its data type \(name) is not supported (supported: uint8, int8, int16, uint16, int32, uint32, float32, float64)"
+        case .tooManyAxes(let n):
+            return "this image has \(n) axes with more than one value; defacer takes 3D head scans (or 4D: several volumes of one head)"
+        case .notANumber(let field):
+            return "the header field \(field) is not a finite number (NaN, infinity, or beyond 3.4e38): the file is damaged or was not written by an imaging program"
+        case .headerTooLarge(let bytes, let limit):
+            return "the header and its extensions take \(bytes) bytes before the image data, more than the limit of \(limit): the file is damaged or not a scan"
+        case .trailingData(let limit):
+            return "the file holds more than \(limit) bytes after the image its header describes: the header's dimensions are wrong, or the file is damaged or inflated on purpose"
+        case .implausibleVoxelSize(let detail):
+            return "the voxel size is not plausible for a head scan: \(detail)"
         case .outputExists:
             return "an output file of that name already exists; defacer never overwrites files"
         case .writeFailed(let detail):

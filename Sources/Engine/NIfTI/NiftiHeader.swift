@@ -22,10 +22,20 @@ public struct NiftiHeader: Sendable {
         return (1...max(1, dimensionCount)).map { all[$0] }
     }
 
-    /// The three spatial voxel sizes.
+    /// The three spatial voxel sizes in millimetres (pixdim in the unit of `xyz_units`).
     public var voxelSize: [Double] {
         let all = tupleArray(raw.pixdim, as: Double.self)
-        return [all[1], all[2], all[3]]
+        return [all[1], all[2], all[3]].map { $0 * millimetresPerUnit }
+    }
+
+    /// Millimetres per unit of the spatial fields (`xyz_units`: metres, millimetres,
+    /// micrometres; unknown is read as millimetres).
+    public var millimetresPerUnit: Double {
+        switch raw.xyz_units {
+        case 1: 1000
+        case 3: 0.001
+        default: 1
+        }
     }
 
     /// The raw datatype code.
@@ -51,9 +61,14 @@ public struct NiftiHeader: Sendable {
     /// The sform matrix as stored (meaningful when `sform_code` > 0).
     public var sform: Affine { Affine(rowMajor: tupleArray(raw.sto_xyz, as: Double.self)) }
 
-    /// The voxel-to-world affine: the sform when its code is > 0, else the qform when its
-    /// code is > 0, else the voxel sizes on the diagonal.
-    public var affine: Affine { raw.sform_code > 0 ? sform : qform }
+    /// The voxel-to-world affine in millimetres: the sform when its code is > 0, else the qform
+    /// when its code is > 0, else the voxel sizes on the diagonal; scaled by `xyz_units`.
+    public var affine: Affine {
+        var a = raw.sform_code > 0 ? sform : qform
+        let scale = millimetresPerUnit
+        if scale != 1 { for i in 0..<12 { a.rowMajor[i] *= scale } }
+        return a
+    }
 
     /// Which of the three matrices `affine` came from.
     public var affineSource: String {
@@ -88,9 +103,9 @@ public struct NiftiHeader: Sendable {
     /// File layout as read.
     public var fileForm: NiftiFileForm { NiftiFileForm(niftiType: raw.nifti_type, path: "") }
 
-    /// Total number of voxels over all volumes.
+    /// Total number of voxels over all volumes (the reader checked that this product fits).
     public var voxelCount: Int64 {
-        dimensions.reduce(Int64(1)) { $0 * Int64($1) }
+        dimensions.reduce(Int64(1)) { $0.multipliedReportingOverflow(by: Int64($1)).partialValue }
     }
 }
 

@@ -61,23 +61,17 @@ public struct NiftiWriter: Sendable {
         let temporaries = Array(Set([tmpHeader, tmpImage]))
         defer { for t in temporaries { unlink(t) } }
 
+        var dataOffset: Int64 = 0
         let rc = volume.storage.withUnsafeBytes { bytes in
             var raw = header.raw
-            return dfc_nifti_write(tmpHeader, &raw, bytes.baseAddress)
+            return dfc_nifti_write(tmpHeader, &raw, bytes.baseAddress, Int64(bytes.count), &dataOffset)
         }
         guard rc == 0 else {
-            throw NiftiError(.writeFailed("libnifti refused the header"), path: path)
+            throw NiftiError(.writeFailed(rc == DFC_WRITE_REFUSED ? "libnifti refused the header"
+                                          : String(cString: strerror(-rc))), path: path)
         }
-        let expectedData = Int64(volume.storage.count)
-        for t in temporaries {
-            var st = stat()
-            guard stat(t, &st) == 0, st.st_size > 0 else {
-                throw NiftiError(.writeFailed("the file was not created (is the disk full or the folder read-only?)"), path: path)
-            }
-            if !t.hasSuffix(".gz"), t == tmpImage, Int64(st.st_size) < expectedData {
-                throw NiftiError(.writeFailed("only \(st.st_size) of \(expectedData) bytes reached the disk"), path: path)
-            }
-        }
+        try verify(header: header, tmpHeader: tmpHeader, tmpImage: tmpImage, isPair: form.isPair,
+                   dataOffset: dataOffset, storage: volume.storage, path: path)
         do {
             for t in temporaries { try DurableFile.fsyncFile(t) }
             if form.isPair {
@@ -93,6 +87,39 @@ public struct NiftiWriter: Sendable {
             throw NiftiError(.writeFailed(error.description), path: path)
         }
         return form.isPair ? [headerPath, imagePath] : [headerPath]
+    }
+
+    /// Re-reads the finished temporary files before they are published: the header parses to
+    /// the same sizes and type, the data decompresses (gzip CRC and length checked) to exactly
+    /// the bytes written, and nothing follows them.
+    private func verify(header: NiftiHeader, tmpHeader: String, tmpImage: String, isPair: Bool,
+                        dataOffset: Int64, storage: [UInt8], path: String) throws(NiftiError) {
+        var prefix = [UInt8](repeating: 0, count: NiftiRawHeader.maxHeaderSize)
+        let got = dfc_read_prefix(tmpHeader, &prefix, Int64(prefix.count))
+        let n = Int(header.raw.ndim)
+        guard got > 0, let stored = NiftiRawHeader.parse(Array(prefix.prefix(Int(got)))),
+              Array(stored.dim[0...n]) == Array(tupleArray(header.raw.dim, as: Int64.self)[0...n]),
+              stored.datatype == header.raw.datatype,
+              isPair || Int64(exactly: stored.voxOffset) == dataOffset,
+              (try? NiftiLimits(maxVoxels: .max).check(stored, isPair: isPair)) != nil else {
+            throw NiftiError(.writeFailed("the written header does not read back as written (is the disk full or failing?)"), path: path)
+        }
+        var checks = [(tmpImage, dataOffset, Int64(storage.count), Int64(0))]
+        if isPair { checks.append((tmpHeader, stored.headerSize, 0, 4)) }  // header, then its 4-byte extender
+        for (file, offset, count, trailing) in checks {
+            let status = storage.withUnsafeBytes { bytes in
+                dfc_verify_file(file, offset, count > 0 ? bytes.baseAddress : nil, count, trailing)
+            }
+            guard status == DFC_READ_OK else {
+                let why = switch status {
+                case Int32(DFC_READ_MISMATCH): "its bytes differ from those written"
+                case Int32(DFC_READ_CORRUPT): "its gzip stream is damaged"
+                case Int32(DFC_READ_SHORT): "it is shorter than written"
+                default: "it could not be read back"
+                }
+                throw NiftiError(.writeFailed("re-reading the written file failed: \(why) (is the disk full or failing?)"), path: path)
+            }
+        }
     }
 
     private func imageName(forHeader tmpHeaderName: String, imagePath: String) -> String {
