@@ -53,7 +53,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DaemonTests",
-            dependencies: ["Daemon", "Engine"],
+            dependencies: ["Daemon", "Engine", "CZlib"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
     ]

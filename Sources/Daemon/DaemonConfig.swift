@@ -26,6 +26,8 @@ struct DaemonConfig: Sendable, Equatable {
     var retrySeconds = 60.0
     /// Write failures tolerated before the scan goes to `failed`.
     var writeRetries = 5
+    /// Keep `review.html` (see `defacer review`) current in each outbox, rewritten after each scan.
+    var reviewPage = false
     /// How dropped DICOM folders are settled and converted.
     var dicom = DicomSettings()
     /// The inboxes, in file order.
