@@ -145,6 +145,7 @@ struct ReviewPageTests {
         #expect(html.contains("ears not found") && html.contains("far from the batch"))
         #expect(html.contains("4.3 mm at the closest") && html.contains("NOT found") && html.contains("qform and sform agree"))
         #expect(html.contains("not reported"))
+        #expect(Self.count("<dt>Brain voxels touched</dt><dd>0</dd>", in: html) == 6)
         #expect(Self.embeddedPictures(html).allSatisfy { $0 == sample.picture } && Self.embeddedPictures(html).count == 6)
 
         // screenshots: each QC picture drawn whole, found as a dark region (its background and

@@ -49,7 +49,7 @@ public struct ReviewScan: Sendable {
         minDistanceMM = ReviewJSON.distance(in: json)
         marginMM = ReviewJSON.number(json["marginMM"])
         brainVoxelsTouched = ReviewJSON.number(json["brainVoxelsTouched"]).map { Int($0) }
-        earsRequested = json["earsRemoved"] as? Bool
+        earsRequested = ReviewJSON.bool(json["earsRemoved"])
         faceVoxelsRemoved = ReviewJSON.number(json["faceVoxelsRemoved"]).map { Int($0) }
         earVoxelsRemoved = ReviewJSON.number(json["earVoxelsRemoved"]).map { Int($0) }
         features = ReviewJSON.features(json["features"])
@@ -99,8 +99,16 @@ public struct ReviewFailure: Sendable {
 /// Tolerant readers for report fields whose names and shapes change between versions.
 enum ReviewJSON {
     static func number(_ value: Any?) -> Double? {
-        if let n = value as? NSNumber, !(value is Bool) { return n.doubleValue }
-        return nil
+        guard let n = value as? NSNumber, !isBool(n) else { return nil }
+        return n.doubleValue
+    }
+
+    /// JSON's true and false (NSNumber 0 and 1 also cast to Bool, so the type tells them apart).
+    static func isBool(_ n: NSNumber) -> Bool { String(cString: n.objCType) == "c" }
+
+    static func bool(_ value: Any?) -> Bool? {
+        guard let n = value as? NSNumber, isBool(n) else { return nil }
+        return n.boolValue
     }
 
     /// The minimum distance to the brain: a numeric key naming a distance (e.g.
@@ -130,14 +138,14 @@ enum ReviewJSON {
     }
 
     static func feature(name: String, _ value: Any?) -> ReviewScan.Feature {
-        if let found = value as? Bool { return ReviewScan.Feature(name: name, found: found, removed: nil) }
+        if let found = bool(value) { return ReviewScan.Feature(name: name, found: found, removed: nil) }
         guard let item = value as? [String: Any] else { return ReviewScan.Feature(name: name, found: nil, removed: nil) }
         let removedKeys = item.keys.sorted().filter { $0.lowercased().contains("removed") }
         let removed = removedKeys.compactMap { key -> String? in
             guard let text = describe(item[key]) else { return nil }
             return removedKeys.count == 1 && key == "removed" ? text : "\(key) \(text)"
         }
-        return ReviewScan.Feature(name: name, found: item["found"] as? Bool, removed: removed.isEmpty ? nil : removed.joined(separator: ", "))
+        return ReviewScan.Feature(name: name, found: bool(item["found"]), removed: removed.isEmpty ? nil : removed.joined(separator: ", "))
     }
 
     /// The orientation check: any key naming one besides the plain axis code `orientation`.
@@ -149,8 +157,7 @@ enum ReviewJSON {
     /// A short text for a JSON value (objects as `key value, ...`).
     static func describe(_ value: Any?) -> String? {
         switch value {
-        case let b as Bool where value is Bool: return b ? "yes" : "no"
-        case let n as NSNumber: return format(n.doubleValue)
+        case let n as NSNumber: return isBool(n) ? (n.boolValue ? "yes" : "no") : format(n.doubleValue)
         case let s as String: return s
         case let list as [Any]: return list.compactMap { describe($0) }.joined(separator: ", ")
         case let table as [String: Any]:
