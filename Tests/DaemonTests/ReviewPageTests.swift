@@ -10,15 +10,14 @@ struct ReviewPageTests {
     static let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
 
     /// Colin27 defaced once by the real binary: its report and QC picture.
-    static let sample: (report: [String: Any], picture: [UInt8])? = {
+    static let sample: (report: Data, picture: [UInt8])? = {
         let folder = "/tmp/defacer-daemon-tests/review-sample-\(getpid())"
         try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let run = try? DefacerProcess.run(["deface", Samples.colin27, "--output", folder + "/ch2_defaced.nii.gz",
                                            "--mask", folder + "/ch2_face_mask.nii.gz", "--qc", folder + "/ch2_qc.png",
                                            "--report", folder + "/ch2_deface.json"])
         guard run?.status == 0,
-              let data = FileManager.default.contents(atPath: folder + "/ch2_deface.json"),
-              let report = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
+              let report = FileManager.default.contents(atPath: folder + "/ch2_deface.json"),
               let png = FileManager.default.contents(atPath: folder + "/ch2_qc.png") else { return nil }
         try? FileManager.default.removeItem(atPath: folder)
         return (report, [UInt8](png))
@@ -75,10 +74,11 @@ struct ReviewPageTests {
 
     /// An outbox of reports made from the real one (volumes, warnings, names and fields changed
     /// to make some scans unusual), one report of an older format, and two failed scans.
-    static func makeBatch(in root: String, sample: (report: [String: Any], picture: [UInt8])) throws -> (outbox: String, failed: String) {
+    static func makeBatch(in root: String, sample: (report: Data, picture: [UInt8])) throws -> (outbox: String, failed: String) {
+        let real = try #require(try JSONSerialization.jsonObject(with: sample.report) as? [String: Any])
         let outbox = root + "/outbox", failed = root + "/failed"
         for f in [outbox, failed] { try FileManager.default.createDirectory(atPath: f, withIntermediateDirectories: true) }
-        let ml = sample.report["volumeRemovedML"] as? Double ?? 100
+        let ml = real["volumeRemovedML"] as? Double ?? 100
         let variants: [(String, [String: Any])] = [
             ("sub-01_T1w", [:]),
             ("sub-02_T1w", ["volumeRemovedML": ml * 1.02]),
@@ -91,7 +91,7 @@ struct ReviewPageTests {
                                          "leftEar": ["found": false, "removedFraction": 0.0]]]),
         ]
         for (stem, changes) in variants {
-            var report = sample.report
+            var report = real
             for (k, v) in changes { report[k] = v }
             report["input"] = stem + ".nii.gz"
             report["outputs"] = ["qcPicture": stem + "_qc.png", "defaced": stem + "_defaced.nii.gz"]
