@@ -84,7 +84,8 @@ struct ReviewPageTests {
             ("sub-02_T1w", ["volumeRemovedML": ml * 1.02]),
             ("sub-03_T1w", ["volumeRemovedML": ml * 0.98]),
             ("sub-04_T1w", ["volumeRemovedML": ml * 3]),
-            ("sub-05 <script>alert(1)</script> & \"Jo's\"", ["warnings": ["no ears found in the field of view"]]),
+            ("sub-05", ["warnings": ["no ears found in the field of view"],
+                        "input": "sub-05 <script>alert(1)</script> & \"Jo's\".nii.gz"]),
             ("sub-06_T1w", ["minDistanceToBrainMM": 4.26, "orientationCheck": "qform and sform agree",
                             "features": ["leftEye": ["found": true, "removedFraction": 1.0],
                                          "nose": ["found": true, "removedFraction": 0.97],
@@ -92,8 +93,8 @@ struct ReviewPageTests {
         ]
         for (stem, changes) in variants {
             var report = real
-            for (k, v) in changes { report[k] = v }
             report["input"] = stem + ".nii.gz"
+            for (k, v) in changes { report[k] = v }
             report["outputs"] = ["qcPicture": stem + "_qc.png", "defaced": stem + "_defaced.nii.gz"]
             try Data(sample.picture).write(to: URL(fileURLWithPath: outbox + "/" + stem + "_qc.png"))
             try JSONSerialization.data(withJSONObject: report).write(to: URL(fileURLWithPath: outbox + "/" + stem + "_deface.json"))
@@ -143,7 +144,7 @@ struct ReviewPageTests {
         let u = unusual.compactMap { $0 }, f = failedCards.compactMap { $0 }, n = usual.compactMap { $0 }
         #expect(u.max()! < f.min()! && f.max()! < n.min()!, "unusual scans first, then failed, then the rest")
         #expect(html.contains("ears not found") && html.contains("far from the batch"))
-        #expect(html.contains("4.3 mm at the closest") && html.contains("NOT found") && html.contains("qform and sform agree"))
+        #expect(html.contains("4.3 mm at the closest") && html.contains("NOT found") && html.contains("found; removed: 97%") && html.contains("qform and sform agree"))
         #expect(html.contains("not reported"))
         #expect(Self.count("<dt>Brain voxels touched</dt><dd>0</dd>", in: html) == 6)
         #expect(Self.embeddedPictures(html).allSatisfy { $0 == sample.picture } && Self.embeddedPictures(html).count == 6)

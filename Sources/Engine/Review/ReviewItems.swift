@@ -142,8 +142,10 @@ enum ReviewJSON {
         guard let item = value as? [String: Any] else { return ReviewScan.Feature(name: name, found: nil, removed: nil) }
         let removedKeys = item.keys.sorted().filter { $0.lowercased().contains("removed") }
         let removed = removedKeys.compactMap { key -> String? in
-            guard let text = describe(item[key]) else { return nil }
-            return removedKeys.count == 1 && key == "removed" ? text : "\(key) \(text)"
+            // fractions as percentages; a single removed-field needs no label
+            let fraction = key.lowercased().contains("fraction") ? number(item[key]) : nil
+            guard let text = fraction.map({ String(format: "%.0f%%", $0 * 100) }) ?? describe(item[key]) else { return nil }
+            return removedKeys.count == 1 ? text : "\(key) \(text)"
         }
         return ReviewScan.Feature(name: name, found: bool(item["found"]), removed: removed.isEmpty ? nil : removed.joined(separator: ", "))
     }
