@@ -79,7 +79,7 @@ let package = Package(
         // drop-folder layouts, the daemon harness and the DICOM samples.
         .target(
             name: "TestSupport",
-            dependencies: ["Engine"],
+            dependencies: ["Engine", "CZlib"],
             path: "Tests/TestSupport",
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),

@@ -12,6 +12,6 @@ struct DefacerCommand: ParsableCommand {
         abstract: "Removes faces and ears from brain MRI scans so that they can be shared.",
         version: "defacer \(DefacerVersion.string)",
         subcommands: [DefaceCommand.self, InfoCommand.self, BrainCommand.self, BenchCommand.self, EvaluateCommand.self,
-                      RunCommand.self, CheckConfigCommand.self, SegmentCommand.self]
+                      RunCommand.self, CheckConfigCommand.self, SegmentCommand.self, ReviewCommand.self]
     )
 }

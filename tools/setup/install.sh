@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the defacer service: the binary, the converted models, the systemd unit, the
-# sysusers.d and tmpfiles.d files and the configuration (an existing /etc/defacer/defacer.toml
+# Installs the defacer service (on Debian and Ubuntu, use the package instead:
+# tools/package/build-deb.sh): the binary, the converted models, the man pages, the systemd
+# unit, the sysusers.d and tmpfiles.d files and the configuration (an existing /etc/defacer/defacer.toml
 # is never replaced: the new one is put beside it as defacer.toml.new).
 #
 #   sudo bash tools/setup/install.sh                 build (release) and install under /usr/local
@@ -17,7 +18,7 @@ build=1
 for arg in "$@"; do
     case "$arg" in
         --no-build) build=0 ;;
-        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
         *) echo "install: unknown argument $arg" >&2; exit 2 ;;
     esac
 done
@@ -33,6 +34,8 @@ install -D -m 0755 "$BINARY" "$DESTDIR$PREFIX/bin/defacer"
 install -d -m 0755 "$DESTDIR$models/hdbet"
 for f in models/hdbet/*; do install -m 0644 "$f" "$DESTDIR$models/hdbet/"; done
 
+install -D -m 0644 docs/man/defacer.1 "$DESTDIR$PREFIX/share/man/man1/defacer.1"
+install -D -m 0644 docs/man/defacer.toml.5 "$DESTDIR$PREFIX/share/man/man5/defacer.toml.5"
 install -d -m 0755 "$DESTDIR/etc/systemd/system" "$DESTDIR/etc/sysusers.d" "$DESTDIR/etc/tmpfiles.d" "$DESTDIR/etc/defacer"
 sed "s|/usr/local/bin/defacer|$PREFIX/bin/defacer|g" systemd/defacer.service > "$DESTDIR/etc/systemd/system/defacer.service"
 chmod 0644 "$DESTDIR/etc/systemd/system/defacer.service"

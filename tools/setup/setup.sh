@@ -10,7 +10,9 @@ cd "$(dirname "$0")/../.."
 root=$(pwd)
 fixtures=tools/fixtures
 
-apt_packages=(libnifti2-dev libopenblas-dev libsystemd-dev pkg-config zlib1g-dev python3 python3-venv hyperfine dcm2niix)
+# chromium (review page test), lintian, dpkg-dev and binutils (the Debian package: tools/package/build-deb.sh)
+apt_packages=(libnifti2-dev libopenblas-dev libsystemd-dev pkg-config zlib1g-dev python3 python3-venv hyperfine dcm2niix
+              chromium fonts-dejavu-core lintian dpkg-dev binutils)
 missing=()
 for p in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

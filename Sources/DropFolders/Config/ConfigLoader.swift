@@ -27,7 +27,7 @@ package enum ConfigLoader {
     package static let globalKeys = ["root", "max_jobs", "settle_seconds", "rescan_seconds", "poll_seconds", "models",
                              "log_file_names", "crash_limit", "job_timeout_seconds", "retry_seconds",
                              "write_retries", "dicom_settle_seconds", "dcm2niix", "dicom_timeout_seconds",
-                             "dicom_keep_acquisition_times", "defacing", "inbox"]
+                             "dicom_keep_acquisition_times", "review_page", "defacing", "inbox"]
     package static let defacingKeys = ["mode", "margin_mm", "remove_ears", "outputs", "max_voxels"]
     package static let inboxKeys = ["name", "path", "outbox", "failed", "work", "archive", "watch", "dicom", "defacing"]
 
@@ -138,6 +138,7 @@ package enum ConfigLoader {
             config.jobTimeoutSeconds = double(table, "job_timeout_seconds", prefix: "", range: 10...604800, default: config.jobTimeoutSeconds)
             config.retrySeconds = double(table, "retry_seconds", prefix: "", range: 1...86400, default: config.retrySeconds)
             config.writeRetries = int(table, "write_retries", prefix: "", range: 0...1000, default: config.writeRetries)
+            config.reviewPage = bool(table, "review_page", prefix: "", default: config.reviewPage)
             config.dicom.settleSeconds = double(table, "dicom_settle_seconds", prefix: "", range: 0.5...86400, default: config.dicom.settleSeconds)
             config.dicom.timeoutSeconds = double(table, "dicom_timeout_seconds", prefix: "", range: 10...86400, default: config.dicom.timeoutSeconds)
             config.dicom.keepAcquisitionTimes = bool(table, "dicom_keep_acquisition_times", prefix: "", default: config.dicom.keepAcquisitionTimes)

@@ -27,6 +27,8 @@ package struct DaemonConfig: Sendable, Equatable {
     package var retrySeconds = 60.0
     /// Write failures tolerated before the scan goes to `failed`.
     package var writeRetries = 5
+    /// Keep `review.html` (see `defacer review`) current in each outbox, rewritten after each scan.
+    package var reviewPage = false
     /// How dropped DICOM folders are settled and converted.
     package var dicom = DicomSettings()
     /// The inboxes, in file order.

@@ -114,6 +114,9 @@ extension DropFolderService {
         case .changed:
             break
         }
+        if config.reviewPage, let inbox, [.done, .failed, .quarantined].contains(outcome.result) {
+            ReviewPageWriter.refresh(outbox: inbox.outbox, config: config, log: log)
+        }
         // the same name may have been dropped again meanwhile
         if let key = job.candidateKey, !draining {
             note(inbox: job.inbox, name: DurableFile.fileName(of: key))
