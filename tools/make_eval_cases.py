@@ -7,7 +7,11 @@ one exists) and the landmarks carried through the same transform, plus manifest.
 Cases: original, child-like (scale 0.8, face a further 0.85 smaller), T2w-like and FLAIR-like
 contrast, tilted 20 degrees (nose down) and 15 degrees (sideways), an oblique acquisition grid,
 storage orders LPS, LAS and PSR, 5 mm axial slices, a cropped field of view, int16 with scaling,
-float32. --small writes the CI subset.
+float32; and the cases that test the method's safety: HD-BET's brain made to miss 5 mm of the
+temporal lobes' underside (brainmiss5), a slab whose lowest slice cuts through the frontal lobe
+(slabfrontal: no face, under 1% of the head may go), voxels flipped front-to-back with the
+header unchanged (flippedap: must be refused), a child-like head whose orbital roof is 3 mm
+thinner (childthin), and oblique grids at several angles. --small writes the CI subset.
 """
 import json
 import os
@@ -119,12 +123,14 @@ def main(real, out, small):
         centre = brain_centre(ref if ref is not None else head, A)
         base = scan.split(".")[0]
 
-        def emit(case, arr, affine, backward=None, brain=None, dtype=np.float32, slope=None, mark_map=None):
+        def emit(case, arr, affine, backward=None, brain=None, dtype=np.float32, slope=None, mark_map=None, extra=None,
+                 keep=None):
             name = f"{base}_{case}.nii.gz"
             save(out, name, arr, affine, dtype=dtype, slope=slope)
             entry = {"case": case, "head": scan, "file": name, "landmarks": {}}
+            entry.update(extra or {})
             for k, p in marks.items():
-                if p is None:
+                if p is None or (keep is not None and not keep(k, p)):
                     entry["landmarks"][k] = None
                 elif mark_map is not None:
                     entry["landmarks"][k] = [float(v) for v in mark_map(p)]
@@ -152,6 +158,8 @@ def main(real, out, small):
 
         emit("child", resample(data, A, data.shape, A, child_back), A, backward=child_back,
              brain=None if ref is None else resample(ref, A, data.shape, A, child_back))
+        if ref is not None or not small:
+            emit_safety_cases(emit, data, A, ref, marks, centre, child_back, small)
         if not small:
             # tissue keeps its place, contrast flips; air and bone (dark on T1) stay dark
             p99 = np.percentile(data[head], 99)
@@ -203,10 +211,48 @@ def main(real, out, small):
             emit("cropped", crop, aff, mark_map=lambda p: p, brain=br)
             emit("int16scaled", np.round((data - 4) / 0.37).astype(np.int16), A, dtype=np.int16, slope=(0.37, 4),
                  mark_map=lambda p: p, brain=ref)
-        emit("float32", data * 0.731, A, dtype=np.float32, mark_map=lambda p: p, brain=ref)
+        if ref is not None or not small:
+            emit("float32", data * 0.731, A, dtype=np.float32, mark_map=lambda p: p, brain=ref)
     with open(os.path.join(out, "manifest.json"), "w") as f:
         json.dump({"cases": cases}, f, indent=1)
     print(f"wrote {len(cases)} evaluation cases to {out}")
+
+
+def emit_safety_cases(emit, data, A, ref, marks, centre, child_back, small):
+    """The cases that test the method's safety (see the module's doc)."""
+    identity = lambda w: w
+    emit("brainmiss5", data, A, mark_map=identity, brain=ref, extra={"simulate_brain_miss_mm": 5})
+    # voxels flipped front-to-back (along the grid axis nearest to anterior), header unchanged
+    ap = int(np.argmax(np.abs(A[1, :3])))
+    emit("flippedap", np.flip(data, axis=ap), A, keep=lambda k, p: False, extra={"expect": "refused"})
+    # a slab whose lowest slice lies 25 mm above the eyes' centres: through the frontal lobe
+    eye_z = min(p[2] for k, p in marks.items() if k.startswith("eye") and p is not None)
+    inv = np.linalg.inv(A)
+    first = int(np.ceil(inv[2, 2] * (eye_z + 25) + inv[2, 3]))
+    aff = A.copy()
+    aff[:3, 3] = A[:3, :3] @ [0, 0, first] + A[:3, 3]
+    emit("slabfrontal", data[:, :, first:], aff, mark_map=identity, keep=lambda k, p: p[2] > eye_z + 25,
+         brain=None if ref is None else ref[:, :, first:], extra={"no_face": True})
+    if small:
+        return
+    # child-like with a thinner orbital roof: the orbits' contents 3 mm higher, nearer the brain
+    eyes = [np.array(p) for k, p in marks.items() if k.startswith("eye") and p is not None]
+
+    def thin_back(q):
+        p = child_back(q)
+        w = sum(np.exp(-((p - e[:, None]) ** 2).sum(0) / (2 * 10.0 ** 2)) for e in eyes)
+        return p - np.array([0, 0, 3.0])[:, None] * w
+
+    emit("childthin", resample(data, A, data.shape, A, thin_back), A, backward=thin_back,
+         brain=None if ref is None else resample(ref, A, data.shape, A, thin_back))
+    mid = (np.array(data.shape) - 1) / 2
+    for case, R in (("oblique25x", rotation("x", 25)), ("oblique20y", rotation("y", 20)),
+                    ("oblique30z", rotation("z", 30) @ rotation("x", -10))):
+        obl = A.copy()
+        obl[:3, :3] = R @ A[:3, :3]
+        obl[:3, 3] = (A[:3, :3] @ mid + A[:3, 3]) - obl[:3, :3] @ mid
+        emit(case, resample(data, A, data.shape, obl, identity), obl, mark_map=identity,
+             brain=None if ref is None else resample(ref, A, data.shape, obl, identity))
 
 
 def brain_top(head, A):

@@ -46,7 +46,7 @@ struct DaemonConfig: Sendable, Equatable {
 /// How scans of an inbox are defaced, and which outputs are written.
 struct DefacingSettings: Sendable, Hashable {
     var mode: BrainExtractor.Mode = .fast
-    var marginMM = 3.0
+    var marginMM = DefaceOptions.defaultMarginMM
     var removeEars = true
     var outputs: Set<OutputKind> = [.defaced, .faceMask, .qcPicture, .report]
     var maxVoxels: Int64 = NiftiReader.defaultMaxVoxels

@@ -46,7 +46,7 @@ struct DefaceCommand: ParsableCommand {
     var keepEars = false
 
     @Option(help: "Never remove anything closer than this to the brain (mm).")
-    var margin: Double = 4
+    var margin: Double = DefaceOptions.defaultMarginMM
 
     @Option(help: "Folder of the converted HD-BET model.")
     var models = ModelLocation.defaultHDBET

@@ -378,6 +378,7 @@ struct ScanJob: Sendable {
         case .implausibleBrain: return "implausibleBrain"
         case .brainCutByFieldOfView: return "brainCutByFieldOfView"
         case .implausibleFace: return "implausibleFace"
+        case .orientationDisagrees: return "orientationDisagrees"
         case .writeFailed: return "writeFailed"
         }
     }

@@ -4,8 +4,13 @@ public struct DefaceOptions: Sendable, Equatable {
     public var modelFolder: String
     /// HD-BET fast (one network) or accurate (five networks, mirrored).
     public var mode: BrainExtractor.Mode = .fast
-    /// No voxel closer than this to the brain mask is ever removed (millimetres).
-    public var marginMM: Double = 4
+    /// No voxel closer than this to the brain mask is ever removed (millimetres). The one
+    /// default everywhere (command line, daemon configuration, README): 4 mm.
+    public var marginMM: Double = DefaceOptions.defaultMarginMM
+    public static let defaultMarginMM = 4.0
+    /// Evaluation only: HD-BET's brain is made to miss this many millimetres of the temporal
+    /// lobes' underside before the guards, to show that the second condition protects it.
+    public var simulatedBrainMissMM: Double = 0
     /// Remove the ears as well as the face.
     public var removeEars = true
     /// Largest image accepted, in voxels over all volumes.

@@ -6,13 +6,14 @@
 public enum FaceRegion {
     /// Side of the square cells of the underside map (mm).
     static let cell = 2.0
-    /// Clearance kept below the brain's underside (mm), on top of the margin guard: the
+    /// Clearance kept below the brain's underside (mm), on top of the margin guard (small, so that
+    /// a thin orbital roof still lets the whole eye go; the margin guard keeps the brain): the
     /// olfactory tracts and gyri recti sit lowest between the orbits, and a brain mask's
     /// underside is its least certain edge.
-    static let clearance = 5.0
+    static let clearance = 2.0
     /// Extra clearance under the brain along the midline, where the olfactory bulbs lie on the
     /// cribriform plate below the gyri recti (brain masks such as HD-BET's leave them out).
-    static let olfactoryClearance = 4.0
+    static let olfactoryClearance = 7.0
 
     /// Voxels to remove for the face (1 = face; tissue and the air around it alike), before the
     /// brain guard is applied. The region begins `start` (a fraction of the brain's front-back
