@@ -12,7 +12,8 @@ struct QCPictureTests {
         try FileManager.default.copyItem(atPath: TestData.real("ch2.nii.gz"), toPath: input)
         let outputs = DefaceOutputs.beside(input)
         _ = try DefaceTests.defacer.deface(input: input, outputs: outputs)
-        let png = try #require(PNGDecoder.decode(Array(try #require(FileManager.default.contents(atPath: outputs.qcPicture!)))))
+        let bytes = try #require(FileManager.default.contents(atPath: outputs.qcPicture!))
+        let png = try #require(PNGDecoder.decode(Array(bytes)))
         let original = try NiftiReader().read(input)
         let view = original.rasReorientation, grid = Grid3D(view.rasShape)
         let spacing = (0..<3).map { view.rasAffine.columnLengths[$0] }

@@ -23,7 +23,9 @@ public struct AnatomyOrientation: Sendable, Codable {
         return votes.contains(1) ? 1 : (votes.contains(-1) ? -1 : 0)
     }
 
-    /// Measures the signs on RAS+ ordered masks.
+    /// Measures the signs on RAS+ ordered masks. The head above the brain says "reversed" only
+    /// beyond what scalp and skull explain (35 mm; Colin27: 15 mm), since a field of view that
+    /// cuts the neck off leaves no head below the brain in a head the right way up.
     public init(brain: [UInt8], head: [UInt8], grid: Grid3D, spacing: [Double]) {
         var zs: [Int] = [], ys: [Int] = []
         var lo = [Int.max, Int.max, Int.max], hi = [Int.min, Int.min, Int.min]
@@ -59,7 +61,14 @@ public struct AnatomyOrientation: Sendable, Codable {
         let lowY = lowest.reduce(0.0) { $0 + Double(ys[$1]) } / Double(lowest.count)
         let offset = (lowY - centreY) / Double(max(1, hi[1] - lo[1]))
         func vote(_ a: Double, _ b: Double, by: Double) -> Int { a > b + by ? 1 : (b > a + by ? -1 : 0) }
-        self.init(votes: (vote(front, back, by: 10), offset < -0.08 ? 1 : (offset > 0.08 ? -1 : 0), vote(below, above, by: 15)),
+        // where the field of view cuts the brain (within 10 mm of an edge), what lies past
+        // that edge is unknown: the signs measured along that axis are unclear
+        func cut(_ axis: Int) -> Bool {
+            Double(lo[axis]) * spacing[axis] < 10 || Double(grid.shape[axis] - 1 - hi[axis]) * spacing[axis] < 10
+        }
+        self.init(votes: (cut(1) ? 0 : vote(front, back, by: 10),
+                          cut(2) ? 0 : (offset < -0.08 ? 1 : (offset > 0.08 ? -1 : 0)),
+                          cut(2) ? 0 : (above > 35 && above > below + 15 ? -1 : (below > above + 15 ? 1 : 0))),
                   mm: (front, back, below, above), lowest: offset)
     }
 

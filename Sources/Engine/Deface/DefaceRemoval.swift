@@ -3,15 +3,18 @@ struct Regions {
     var face: [UInt8]
     var ears: [UInt8]
 
-    /// Voxels removed and the counts the report gives. A face voxel goes when it lies further
-    /// than `faceLimit` from the guarded brain; an ear voxel (already confined to the outside
-    /// of the head's smooth outline and a thin layer under it) further than `earLimit`.
-    func remove(head: [UInt8], brain: [UInt8], distance: [Float], faceLimit: Float, earLimit: Float) -> Removal {
+    /// Voxels removed and the counts the report gives. A voxel goes when it lies further than
+    /// `margin` from the guarded brain (`distance`: HD-BET above 5%); an ear voxel (already
+    /// confined to the outside of the head's smooth outline and a thin layer under it) must also
+    /// lie further than `earLimit` from the network's brain itself (`brainDistance`: above 50%).
+    func remove(head: [UInt8], brain: [UInt8], distance: [Float], brainDistance: [Float],
+                margin: Float, earLimit: Float) -> Removal {
         var r = Removal(removed: [UInt8](repeating: 0, count: head.count))
         for i in head.indices {
             if head[i] != 0 { r.headCount += 1 }
-            let isFace = face[i] != 0 && distance[i] > faceLimit
-            let isEar = ears[i] != 0 && distance[i] > earLimit
+            guard distance[i] > margin else { continue }
+            let isFace = face[i] != 0
+            let isEar = ears[i] != 0 && brainDistance[i] > earLimit
             guard isFace || isEar else { continue }
             r.removed[i] = 1
             r.count += 1

@@ -26,14 +26,19 @@ public enum EarRegion {
             abs(h.x) > 0.36 * size.x && h.y > -0.32 * size.y && h.y < 0.12 * size.y && h.z > -0.60 * size.z
         }
         // the top of each ear: the highest protrusion in the box
-        var top = [-Double.infinity, -Double.infinity]
+        var top = [-Double.infinity, -Double.infinity], protruding = [0, 0]
         FaceRegion.forEachVoxel(grid, spacing) { index, p in
             guard head[index] != 0, smooth[index] == 0 else { return }
             let h = t.toHead(p)
             guard inBox(h), h.z < 0 else { return }
             let side = h.x < 0 ? 0 : 1
             top[side] = max(top[side], h.z)
+            protruding[side] += 1
         }
+        // no pinna on a side (under 0.5 ml protruding: the ear is outside the field of view):
+        // nothing is removed there
+        let voxelML = spacing.reduce(1, *) / 1000
+        let present = protruding.map { Double($0) * voxelML >= 0.5 }
         // an ear's top sits between 0.12 and 0.02 of the brain's height below its centre
         // (Colin27: 0.13); the protrusions only move it within that band
         let limit = top.map { min(-0.02 * size.z, max(-0.12 * size.z, $0.isFinite ? $0 + 3 : -.infinity)) }
@@ -42,7 +47,8 @@ public enum EarRegion {
             // outside the smooth outline (pinna and air), or a thin layer under it
             guard smooth[index] == 0 || underOutline[index] <= layer else { return }
             let h = t.toHead(p)
-            if inBox(h), h.z <= limit[h.x < 0 ? 0 : 1] { ears[index] = 1 }
+            let side = h.x < 0 ? 0 : 1
+            if present[side], inBox(h), h.z <= limit[side] { ears[index] = 1 }
         }
         return ears
     }

@@ -127,6 +127,12 @@ public struct Evaluation: Sendable {
             score.error = "scoring failed: \(error)"
             return score
         }
+        Self.judge(&score, c)
+        return score
+    }
+
+    /// Lists the targets a scored case missed, in words.
+    static func judge(_ score: inout Score, _ c: Case) {
         for (name, f) in score.removedFraction.sorted(by: { $0.key < $1.key }) where !f.isNaN {
             if c.no_face == true, !name.hasPrefix("ear") { continue }
             if name.hasPrefix("eye") || name.hasPrefix("nose") || name.hasPrefix("mouth"), f < 0.95 {
@@ -141,7 +147,6 @@ public struct Evaluation: Sendable {
         if let t = score.accurateBrainVoxelsTouched, t > 0 { score.misses.append("\(t) voxels of HD-BET's accurate brain mask removed") }
         if !score.geometryKept { score.misses.append("output geometry differs from the input") }
         if !score.dataTypeKept { score.misses.append("output data type or scaling differs from the input") }
-        return score
     }
 
     /// Values above this are tissue worth scoring (5% of the 99th percentile).
