@@ -62,12 +62,15 @@ public struct AnatomyOrientation: Sendable, Codable {
         let offset = (lowY - centreY) / Double(max(1, hi[1] - lo[1]))
         func vote(_ a: Double, _ b: Double, by: Double) -> Int { a > b + by ? 1 : (b > a + by ? -1 : 0) }
         // where the field of view cuts the brain (within 10 mm of an edge), what lies past
-        // that edge is unknown: the signs measured along that axis are unclear
+        // that edge is unknown: the head's extent along that axis says nothing. (The brain's
+        // lowest part still does: a slab through the frontal lobe has its lowest 15% spread
+        // front to back, -0.01 of its length, unclear; Colin27's cerebellum, 5 mm above the
+        // field of view's bottom, is its lowest part either way.)
         func cut(_ axis: Int) -> Bool {
             Double(lo[axis]) * spacing[axis] < 10 || Double(grid.shape[axis] - 1 - hi[axis]) * spacing[axis] < 10
         }
         self.init(votes: (cut(1) ? 0 : vote(front, back, by: 10),
-                          cut(2) ? 0 : (offset < -0.08 ? 1 : (offset > 0.08 ? -1 : 0)),
+                          offset < -0.08 ? 1 : (offset > 0.08 ? -1 : 0),
                           cut(2) ? 0 : (above > 35 && above > below + 15 ? -1 : (below > above + 15 ? 1 : 0))),
                   mm: (front, back, below, above), lowest: offset)
     }
