@@ -76,6 +76,33 @@ struct DefaceTests {
         #expect(!report.faceInFieldOfView)
         #expect(report.faceVoxelsRemoved == 0)
         #expect(report.warnings.contains { $0.contains("no face") })
+        #expect(report.headRemovedPercent < 1, "\(report.headRemovedPercent)% of the head removed from a slab without a face")
+    }
+
+    @Test func aHeadStoredBackToFrontUnderAnUnchangedHeaderIsRefused() throws {
+        let folder = TestData.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        // Colin27 with its rows reversed front-to-back; the header still says front is +y
+        var volume = try NiftiReader().read(TestData.real("ch2.nii.gz"))
+        let (nx, ny, nz) = (volume.shape[0], volume.shape[1], volume.shape[2])
+        let original = volume.storage
+        for k in 0..<nz {
+            for j in 0..<ny {
+                let from = (k * ny + (ny - 1 - j)) * nx, to = (k * ny + j) * nx
+                volume.storage.replaceSubrange(to..<(to + nx), with: original[from..<(from + nx)])
+            }
+        }
+        let input = folder + "/flipped.nii.gz"
+        try NiftiWriter(descrip: "flipped").write(volume, to: input)
+        let outputs = DefaceOutputs.beside(input)
+        do {
+            _ = try Self.defacer.deface(input: input, outputs: outputs)
+            Issue.record("a head stored back to front was defaced")
+        } catch {
+            #expect(error.code == .orientationDisagrees)
+            #expect(error.reason.contains("the face is at the back of the head"), "\(error.reason)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: outputs.defaced))
     }
 
     @Test func aScanWithoutAHeadFailsClosed() throws {

@@ -45,7 +45,7 @@ struct DefaceCommand: ParsableCommand {
     var keepEars = false
 
     @Option(help: "Never remove anything closer than this to the brain (mm).")
-    var margin: Double = 4
+    var margin: Double = DefaceOptions.defaultMarginMM
 
     @OptionGroup var model: ModelOptions
 

@@ -40,6 +40,10 @@ struct EvaluateCommand: ParsableCommand {
                 let parts = score.removedFraction.sorted { $0.key < $1.key }.map { String(format: "%@ %.0f%%", $0.key, 100 * $0.value) }
                 print(String(format: "%@ %-40@ %5.1f s  brain touched %@  %@", score.passed ? "PASS" : "MISS", score.name as NSString,
                              score.seconds, (score.brainVoxelsTouched.map(String.init) ?? "-") as NSString, parts.joined(separator: ", ") as NSString))
+                print(String(format: "     head removed %@%%, nearest removed tissue to the reference brain %@ mm",
+                             score.headRemovedPercent.map { String(format: "%.2f", $0) } ?? "-",
+                             score.minDistanceToReferenceMM.map { String(format: "%.1f", $0) } ?? "-"))
+                for w in score.warnings { print("     warning: \(w)") }
                 if let t = score.accurateBrainVoxelsTouched { print("     HD-BET accurate brain voxels touched: \(t)") }
                 if let e = score.error { print("     error: \(e)") }
                 for m in score.misses { print("     miss: \(m)") }

@@ -52,7 +52,7 @@ package struct DaemonConfig: Sendable, Equatable {
 /// How scans of an inbox are defaced, and which outputs are written.
 package struct DefacingSettings: Sendable, Hashable {
     package var mode: BrainExtractor.Mode = .fast
-    package var marginMM = 3.0
+    package var marginMM = DefaceOptions.defaultMarginMM
     package var removeEars = true
     package var outputs: Set<OutputKind> = [.defaced, .faceMask, .qcPicture, .report]
     package var maxVoxels: Int64 = NiftiReader.defaultMaxVoxels

@@ -9,6 +9,7 @@ extension DefaceError.Code {
         case .implausibleBrain: return "implausibleBrain"
         case .brainCutByFieldOfView: return "brainCutByFieldOfView"
         case .implausibleFace: return "implausibleFace"
+        case .orientationDisagrees: return "orientationDisagrees"
         case .writeFailed: return "writeFailed"
         }
     }

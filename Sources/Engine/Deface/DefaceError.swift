@@ -11,6 +11,9 @@ public struct DefaceError: Error, Sendable, CustomStringConvertible {
         case implausibleBrain
         /// The brain touches the edge of the field of view where the face would be.
         case brainCutByFieldOfView
+        /// The anatomy contradicts the header's orientation, or the header has none and the
+        /// anatomy cannot tell front from back or top from bottom.
+        case orientationDisagrees
         /// The region to remove does not look like a face.
         case implausibleFace
         /// An output could not be written.

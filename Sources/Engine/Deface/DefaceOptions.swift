@@ -4,8 +4,13 @@ public struct DefaceOptions: Sendable, Equatable {
     public var modelFolder: String
     /// HD-BET fast (one network) or accurate (five networks, mirrored).
     public var mode: BrainExtractor.Mode
-    /// No voxel closer than this to the brain mask is ever removed (millimetres).
+    /// No voxel closer than this to the brain mask is ever removed (millimetres). The one
+    /// default everywhere (command line, daemon configuration, README): 4 mm.
     public var marginMM: Double
+    public static let defaultMarginMM = 4.0
+    /// Evaluation only: HD-BET's brain is made to miss this many millimetres of the temporal
+    /// lobes' underside before the guards, to show that the second condition protects it.
+    public var simulatedBrainMissMM: Double = 0
     /// Remove the ears as well as the face.
     public var removeEars: Bool
     /// Largest image accepted, in voxels over all volumes.
@@ -13,7 +18,7 @@ public struct DefaceOptions: Sendable, Equatable {
     /// Worker threads for the brain network (the service gives each job its share of the cores).
     public var threads: Int
 
-    public init(modelFolder: String, mode: BrainExtractor.Mode = .fast, marginMM: Double = 4, removeEars: Bool = true,
+    public init(modelFolder: String, mode: BrainExtractor.Mode = .fast, marginMM: Double = DefaceOptions.defaultMarginMM, removeEars: Bool = true,
                 maxVoxels: Int64 = NiftiReader.defaultMaxVoxels, threads: Int = EngineThreads.available) {
         self.modelFolder = modelFolder
         self.mode = mode

@@ -1,7 +1,7 @@
 /// What a defacing run did, written as `<name>_deface.json` and logged by the daemon.
 public struct DefaceReport: Codable, Sendable {
     public var defacerVersion = DefacerVersion.string
-    public var method = "HD-BET brain mask; face below the brain's underside in the head's own frame; ear protrusions; brain margin guard"
+    public var method = "HD-BET brain mask continued past the field of view; orientation checked against the anatomy; face below the brain's underside in the head's own frame; outer ears outside the head's smooth outline; brain margin guard, and for the ears a further distance budget"
     public var model: String
     public var modelSource: String
     public var mode: String
@@ -27,6 +27,19 @@ public struct DefaceReport: Codable, Sendable {
     /// Brain-mask voxels that were removed (always 0: the guard forbids it).
     public var brainVoxelsTouched: Int
     public var faceInFieldOfView: Bool
+    /// Head tissue removed (ml) and as a percentage of the head in view.
+    public var headVolumeRemovedML = 0.0
+    public var headRemovedPercent = 0.0
+    /// Smallest distance (mm) from removed head tissue to the guarded brain (HD-BET above 5%).
+    public var minDistanceToBrainMM: Double?
+    /// How much further than the margin ear voxels must stay from the brain (mm).
+    public var earBudgetMM = 0.0
+    /// The header's orientation against the anatomy, in words.
+    public var orientationCheck = ""
+    /// Faces of the image volume the brain reached (it was taken to continue past them).
+    public var fieldOfViewEdgesReached: [String] = []
+    /// Each feature (both eyes, nose, mouth, both ears): found, and the estimated fraction removed.
+    public var features: [String: FeatureEstimate] = [:]
     public var warnings: [String] = []
     public var stages: [StageClock.Stage] = []
     public var totalSeconds: Double = 0

@@ -1,7 +1,8 @@
 import Foundation
 
-/// Scores defacing on annotated cases (tools/fixtures/make_eval_cases.py): eyes, nose and mouth must be
-/// fully removed, ears mostly removed, the temporalis muscle kept, no brain voxel touched,
+/// Scores defacing on annotated cases (tools/fixtures/make_eval_cases.py): eyes, nose and mouth at least
+/// 95% removed, ears at least 90%, cases without a face under 1% of the head, mislabelled
+/// heads refused, the temporalis muscle kept, no brain voxel touched,
 /// and the output's geometry and data type identical to the input's.
 public struct Evaluation: Sendable {
     /// One case of the manifest.
@@ -11,6 +12,12 @@ public struct Evaluation: Sendable {
         public var file: String
         public var landmarks: [String: [Double]?]
         public var brain_reference: String?
+        /// Evaluation only: HD-BET's brain made to miss this much of the temporal lobes' underside.
+        public var simulate_brain_miss_mm: Double?
+        /// "refused": the scan must not be defaced (e.g. voxels flipped, header unchanged).
+        public var expect: String?
+        /// No face in the field of view: under 1% of the head may be removed.
+        public var no_face: Bool?
     }
 
     /// The scores of one case.
@@ -19,6 +26,12 @@ public struct Evaluation: Sendable {
         /// Fraction of the tissue around each landmark that was removed.
         public var removedFraction: [String: Double] = [:]
         public var brainVoxelsTouched: Int?
+        /// Smallest distance (mm) from removed tissue to the reference brain.
+        public var minDistanceToReferenceMM: Double?
+        /// Head tissue removed, as a percentage of the head (the method's own count).
+        public var headRemovedPercent: Double?
+        /// The method's warnings.
+        public var warnings: [String] = []
         /// Removed voxels inside HD-BET's accurate-mode brain mask (when asked for).
         public var accurateBrainVoxelsTouched: Int?
         public var geometryKept = false
@@ -53,11 +66,20 @@ public struct Evaluation: Sendable {
                                     qcPicture: stem + "_qc.png")
         for path in [outputs.defaced, outputs.faceMask!, outputs.qcPicture!] { unlink(path) }
         let start = ContinuousClock.now
+        let miss = c.simulate_brain_miss_mm ?? 0
+        let used = miss > 0 ? defacer.with { $0.simulatedBrainMissMM = miss } : defacer
         do {
-            _ = try defacer.deface(input: input, outputs: outputs)
+            let report = try used.deface(input: input, outputs: outputs)
+            score.headRemovedPercent = report.headRemovedPercent
+            score.warnings = report.warnings
         } catch {
+            if c.expect == "refused", case .orientationDisagrees = error.code { return score }
             score.error = error.description
             return score
+        }
+        if c.expect == "refused" { score.misses.append("defaced, but this scan must be refused") }
+        if c.no_face == true, let p = score.headRemovedPercent, p >= 1 {
+            score.misses.append(String(format: "%.1f%% of the head removed from a scan without a face (target under 1%%)", p))
         }
         let d = ContinuousClock.now - start
         score.seconds = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
@@ -94,14 +116,27 @@ public struct Evaluation: Sendable {
             if let ref = c.brain_reference {
                 let brain = try NiftiReader().read(folder + "/" + ref)
                 score.brainVoxelsTouched = zip(brain.storage, removed).reduce(0) { $0 + ($1.0 != 0 && $1.1 != 0 ? 1 : 0) }
+                let grid = Grid3D(Array(brain.shape.prefix(3)))
+                let distance = DistanceTransform.distance(to: brain.storage.map { $0 != 0 ? 1 : 0 }, grid: grid,
+                                                          spacing: (0..<3).map { brain.header.affine.columnLengths[$0] })
+                var nearest = Float.infinity
+                for i in removed.indices where removed[i] != 0 && values[i] > tissue { nearest = min(nearest, distance[i]) }
+                score.minDistanceToReferenceMM = nearest.isFinite ? Double(nearest) : nil
             }
         } catch {
             score.error = "scoring failed: \(error)"
             return score
         }
+        Self.judge(&score, c)
+        return score
+    }
+
+    /// Lists the targets a scored case missed, in words.
+    static func judge(_ score: inout Score, _ c: Case) {
         for (name, f) in score.removedFraction.sorted(by: { $0.key < $1.key }) where !f.isNaN {
-            if name.hasPrefix("eye") || name.hasPrefix("nose") || name.hasPrefix("mouth"), f < 1 {
-                score.misses.append(String(format: "%@ %.0f%% removed (target 100%%)", name, 100 * f))
+            if c.no_face == true, !name.hasPrefix("ear") { continue }
+            if name.hasPrefix("eye") || name.hasPrefix("nose") || name.hasPrefix("mouth"), f < 0.95 {
+                score.misses.append(String(format: "%@ %.0f%% removed (target 95%%)", name, 100 * f))
             } else if name.hasPrefix("ear"), f < 0.9 {
                 score.misses.append(String(format: "%@ %.0f%% removed (target 90%%)", name, 100 * f))
             } else if name.hasPrefix("temporalis"), 1 - f < 0.95 {
@@ -112,7 +147,6 @@ public struct Evaluation: Sendable {
         if let t = score.accurateBrainVoxelsTouched, t > 0 { score.misses.append("\(t) voxels of HD-BET's accurate brain mask removed") }
         if !score.geometryKept { score.misses.append("output geometry differs from the input") }
         if !score.dataTypeKept { score.misses.append("output data type or scaling differs from the input") }
-        return score
     }
 
     /// Values above this are tissue worth scoring (5% of the 99th percentile).

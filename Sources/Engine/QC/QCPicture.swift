@@ -1,61 +1,96 @@
-/// The picture a reviewer checks a defaced scan with: surface renderings of the head from
-/// the front and from the side, before and after, and a mid-sagittal slice with the removed
-/// region in red and the brain in green. One pixel per millimetre.
+import Foundation
+
+/// The picture a reviewer checks a defaced scan with, made only of what is shared: surface
+/// renderings of the DEFACED head from the front, the patient's right and the front-right
+/// three-quarter view, a mid-sagittal slice of the defaced image with the brain outlined in
+/// green and the removed region a solid colour, and one line of figures. Nothing in it is
+/// drawn from original voxels that were removed. One pixel per millimetre.
 public enum QCPicture {
-    /// PNG bytes of the five panels side by side.
+    /// The solid colour of removed voxels in the slice panel.
+    public static let removedColour: (UInt8, UInt8, UInt8) = (200, 30, 160)
+    /// The colour of the brain's outline in the slice panel.
+    static let brainColour: (UInt8, UInt8, UInt8) = (40, 220, 60)
+    static let background: UInt8 = 24
+    static let gap = 6, captionHeight = 16
+
+    /// An RGB picture and where each panel lies in it.
+    public struct Composed: Sendable {
+        public var width: Int, height: Int
+        /// `width * height * 3` bytes, rows top to bottom.
+        public var rgb: [UInt8]
+        /// Panels in order front, side, three-quarter, slice: (x, y, width, height).
+        public var panels: [(x: Int, y: Int, width: Int, height: Int)]
+    }
+
+    /// PNG bytes of the picture (see `compose`).
     public static func render(values: [Float], head: [UInt8], removed: [UInt8], brain: [UInt8],
-                              grid: Grid3D, spacing: [Double], sagittalX: Int) -> [UInt8] {
+                              grid: Grid3D, spacing: [Double], sagittalX: Int, caption: String) -> [UInt8] {
+        let c = compose(values: values, head: head, removed: removed, brain: brain, grid: grid,
+                        spacing: spacing, sagittalX: sagittalX, caption: caption)
+        return PNGEncoder.encode(width: c.width, height: c.height, rgb: c.rgb)
+    }
+
+    /// The panels side by side with the caption below them. `head` is the original head; only
+    /// what is left of it after removal is rendered.
+    public static func compose(values: [Float], head: [UInt8], removed: [UInt8], brain: [UInt8],
+                               grid: Grid3D, spacing: [Double], sagittalX: Int, caption: String) -> Composed {
         let after = zip(head, removed).map { $0 != 0 && $1 == 0 ? UInt8(1) : 0 }
         let panels = [
-            surface(head, grid: grid, spacing: spacing, view: .front),
-            surface(after, grid: grid, spacing: spacing, view: .front),
-            surface(head, grid: grid, spacing: spacing, view: .side),
-            surface(after, grid: grid, spacing: spacing, view: .side),
+            surface(after, grid: grid, spacing: spacing, degrees: 0),
+            surface(after, grid: grid, spacing: spacing, degrees: 90),
+            surface(after, grid: grid, spacing: spacing, degrees: 45),
             slice(values: values, removed: removed, brain: brain, grid: grid, spacing: spacing, x: sagittalX),
         ]
-        let gap = 6
-        let height = panels.map(\.height).max()!
-        let width = panels.reduce(0) { $0 + $1.width } + gap * (panels.count - 1)
-        var rgb = [UInt8](repeating: 24, count: width * height * 3)
+        let panelHeight = panels.map(\.height).max()!
+        let width = max(panels.reduce(0) { $0 + $1.width } + gap * (panels.count - 1), QCFont.width(of: caption) + 8)
+        let height = panelHeight + captionHeight
+        var rgb = [UInt8](repeating: background, count: width * height * 3)
         var x0 = 0
+        var placed: [(x: Int, y: Int, width: Int, height: Int)] = []
         for p in panels {
+            let y0 = panelHeight - p.height
             for y in 0..<p.height {
-                for x in 0..<p.width {
-                    let d = ((y + height - p.height) * width + x0 + x) * 3
-                    let s = (y * p.width + x) * 3
-                    rgb[d] = p.rgb[s]; rgb[d + 1] = p.rgb[s + 1]; rgb[d + 2] = p.rgb[s + 2]
-                }
+                let d = ((y + y0) * width + x0) * 3, s = y * p.width * 3
+                rgb.replaceSubrange(d..<(d + p.width * 3), with: p.rgb[s..<(s + p.width * 3)])
             }
+            placed.append((x0, y0, p.width, p.height))
             x0 += p.width + gap
         }
-        return PNGEncoder.encode(width: width, height: height, rgb: rgb)
+        QCFont.draw(caption, into: &rgb, width: width, x0: 4, y0: panelHeight + 3, colour: (235, 235, 235))
+        return Composed(width: width, height: height, rgb: rgb, panels: placed)
     }
 
     struct Panel { var width: Int, height: Int, rgb: [UInt8] }
-    enum View { case front, side }
 
-    /// Depth-shaded surface of a mask seen from the front (looking backwards, the patient's
-    /// right on the left) or from the patient's right side (face to the right).
-    static func surface(_ mask: [UInt8], grid: Grid3D, spacing: [Double], view: View) -> Panel {
-        let across = view == .front ? 0 : 1       // grid axis along the picture's width
-        let depthAxis = view == .front ? 1 : 0    // grid axis we look along
-        let extent = { (axis: Int) in Double(grid.shape[axis]) * spacing[axis] }
-        let width = max(1, Int(extent(across))), height = max(1, Int(extent(2)))
+    /// Depth-shaded surface of a mask seen from `degrees` around the vertical axis: 0 = from
+    /// the front (the patient's right on the left), 90 = from the patient's right (face to the
+    /// right), 45 = from the front-right.
+    static func surface(_ mask: [UInt8], grid: Grid3D, spacing: [Double], degrees: Double) -> Panel {
+        let a = degrees * .pi / 180
+        let view = SIMD2(sin(a), cos(a)), right = SIMD2(-cos(a), sin(a))
+        let size = SIMD2(Double(grid.nx) * spacing[0], Double(grid.ny) * spacing[1])
+        let centre = size / 2, reach = (size * size).sum().squareRoot() / 2
+        let width = max(1, Int(2 * reach)), height = max(1, Int(Double(grid.nz) * spacing[2]))
         var depth = [Double](repeating: .nan, count: width * height)
         for py in 0..<height {
             let z = min(grid.nz - 1, Int(Double(height - 1 - py) / spacing[2]))
             for px in 0..<width {
-                let a = min(grid.shape[across] - 1, Int(Double(view == .front ? width - 1 - px : px) / spacing[across]))
-                // march from the viewer's side: +y for the front, +x (patient's right) for the side
-                var d = grid.shape[depthAxis] - 1
-                while d >= 0 {
-                    let index = view == .front ? grid.index(a, d, z) : grid.index(d, a, z)
-                    if mask[index] != 0 { break }
-                    d -= 1
+                let across = centre + (Double(px) - reach) * right
+                var t = reach
+                while t > -reach {
+                    let p = across + t * view
+                    let i = Int(p.x / spacing[0]), j = Int(p.y / spacing[1])
+                    if p.x >= 0, p.y >= 0, i < grid.nx, j < grid.ny, mask[grid.index(i, j, z)] != 0 { break }
+                    t -= 0.7
                 }
-                if d >= 0 { depth[py * width + px] = Double(d) * spacing[depthAxis] }
+                if t > -reach { depth[py * width + px] = t }
             }
         }
+        return shaded(depth, width: width, height: height)
+    }
+
+    /// Grey shading from the depth map's slopes (nearer surfaces facing the viewer are brighter).
+    static func shaded(_ depth: [Double], width: Int, height: Int) -> Panel {
         var rgb = [UInt8](repeating: 0, count: width * height * 3)
         for py in 0..<height {
             for px in 0..<width {
@@ -76,27 +111,38 @@ public enum QCPicture {
         return Panel(width: width, height: height, rgb: rgb)
     }
 
-    /// A sagittal slice (face to the right): grey values, removed voxels red, brain green.
+    /// A sagittal slice of the defaced image (face to the right): grey values, removed voxels
+    /// in the solid removed colour (never their original value), the brain's outline in green.
     static func slice(values: [Float], removed: [UInt8], brain: [UInt8], grid: Grid3D, spacing: [Double], x: Int) -> Panel {
         let width = max(1, Int(Double(grid.ny) * spacing[1])), height = max(1, Int(Double(grid.nz) * spacing[2]))
         var sample: [Float] = []
         for z in stride(from: 0, to: grid.nz, by: 2) {
-            for y in stride(from: 0, to: grid.ny, by: 2) { sample.append(values[grid.index(x, y, z)]) }
+            for y in stride(from: 0, to: grid.ny, by: 2) where removed[grid.index(x, y, z)] == 0 {
+                sample.append(values[grid.index(x, y, z)])
+            }
         }
         sample.sort()
         let top = max(sample.isEmpty ? 1 : sample[sample.count * 99 / 100], 1e-6)
+        func voxel(_ px: Int, _ py: Int) -> Int {
+            let z = min(grid.nz - 1, Int(Double(height - 1 - py) / spacing[2]))
+            return grid.index(x, min(grid.ny - 1, Int(Double(px) / spacing[1])), z)
+        }
         var rgb = [UInt8](repeating: 0, count: width * height * 3)
         for py in 0..<height {
-            let z = min(grid.nz - 1, Int(Double(height - 1 - py) / spacing[2]))
             for px in 0..<width {
-                let y = min(grid.ny - 1, Int(Double(px) / spacing[1]))
-                let index = grid.index(x, y, z)
-                let g = Double(max(0, min(1, values[index] / top))) * 255
-                var (r, gr, b) = (g, g, g)
-                if removed[index] != 0 { (r, gr, b) = (0.5 * g + 127, 0.5 * g, 0.5 * g) }
-                else if brain[index] != 0 { (r, gr, b) = (0.75 * g, 0.75 * g + 50, 0.75 * g) }
-                let i = (py * width + px) * 3
-                rgb[i] = UInt8(min(255, r)); rgb[i + 1] = UInt8(min(255, gr)); rgb[i + 2] = UInt8(min(255, b))
+                let index = voxel(px, py), i = (py * width + px) * 3
+                var colour: (UInt8, UInt8, UInt8)
+                if removed[index] != 0 {
+                    colour = removedColour
+                } else {
+                    let g = UInt8(max(0, min(1, values[index] / top)) * 255)
+                    colour = (g, g, g)
+                    if brain[index] != 0, [(-1, 0), (1, 0), (0, -1), (0, 1)].contains(where: { dx, dy in
+                        let qx = px + dx, qy = py + dy
+                        return qx < 0 || qy < 0 || qx >= width || qy >= height || brain[voxel(qx, qy)] == 0
+                    }) { colour = brainColour }
+                }
+                rgb[i] = colour.0; rgb[i + 1] = colour.1; rgb[i + 2] = colour.2
             }
         }
         return Panel(width: width, height: height, rgb: rgb)
