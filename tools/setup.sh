@@ -8,7 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-apt_packages=(libnifti2-dev libopenblas-dev libsystemd-dev pkg-config zlib1g-dev python3 python3-venv hyperfine dcm2niix)
+apt_packages=(libnifti2-dev libopenblas-dev libsystemd-dev pkg-config zlib1g-dev python3 python3-venv hyperfine dcm2niix
+              munge slurmctld slurmd slurm-client)
 missing=()
 for p in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -26,6 +27,10 @@ if [ ! -x .venv/bin/python ]; then
 fi
 if ! .venv/bin/python -c "import nibabel, numpy, scipy, pydicom" 2>/dev/null; then
     .venv/bin/pip install -q --disable-pip-version-check "nibabel==5.3.2" "numpy>=1.26,<3" "scipy>=1.11" "pydicom==3.0.2"
+fi
+# the BIDS validator's file-name rules, for the batch tests' defaced datasets
+if ! .venv/bin/python -c "import bids_validator" 2>/dev/null; then
+    .venv/bin/pip install -q --disable-pip-version-check "bids-validator==1.14.7.post0"
 fi
 
 mkdir -p .cache data/real
