@@ -12,7 +12,7 @@ extension BatchTests {
         process.executableURL = URL(fileURLWithPath: DefacerProcess.binary)
         process.arguments = ["batch", fixture.bids, fixture.scans, "--output", output, "--slurm", "--wait",
                              "--max-running", "2"]
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         process.standardOutput = handle
         process.standardError = handle

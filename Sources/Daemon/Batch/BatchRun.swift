@@ -91,6 +91,10 @@ struct BatchRun {
             let runner = BatchSlurmRunner(folder: folder, binary: binary, options: slurm)
             try runOnSlurm(runner, toDo: toDo, manifest: &manifest, progress: progress)
         } else {
+            if let active = try? SlurmTools.activeTasks(manifest.slurmJobs.map(\.jobID)), !active.isEmpty {
+                throw BatchError("Slurm jobs of this batch still run (\(active.count) task(s)); wait for them "
+                    + "(defacer batch --status \(folder.output)) or scancel them before running it here")
+            }
             let (workers, threads) = BatchCapacity.workers(requested: jobs, measured: Array(manifest.outcomes.values))
             print("defacing \(toDo.count) scan(s) with \(workers) worker(s), \(threads) thread(s) each")
             let runner = BatchLocalRunner(folder: folder, items: toDo, binary: binary, jobs: workers,
