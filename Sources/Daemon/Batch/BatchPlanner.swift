@@ -48,7 +48,7 @@ struct BatchPlanner {
         }
         var seen: [String: String] = [:]
         for item in plan.items {
-            for output in item.outputs.values {
+            for output in item.placementOrder.reversed() {  // the defaced scan first, for the message
                 if let other = seen[output] {
                     throw BatchError("\(item.input) and \(other) would both be written to \(output); give them as separate batches")
                 }
