@@ -15,6 +15,8 @@ struct BatchPlanTests {
         #expect(BidsLayout.faceSuffix(of: "sub-01/func/sub-01_task-rest_bold.nii.gz") == nil)
         #expect(BidsLayout.faceSuffix(of: "sub-01/fmap/sub-01_magnitude1.nii.gz") == nil)
         #expect(BidsLayout.faceSuffix(of: "sub-01/anat/sub-01_T1w.json") == nil)
+        #expect(BidsLayout.faceSuffix(of: "sub-01/anat/sub-01_inv-1_MP2RAGE.nii.gz") == "MP2RAGE", "fail closed")
+        #expect(BidsLayout.faceSuffix(of: "sub-01/anat/sub-01_mod-T1w_defacemask.nii.gz") == nil)
         #expect(BidsLayout.faceSuffix(of: "derivatives/x/sub-01/anat/sub-01_T1w.nii.gz") == nil)
         let outputs = BidsLayout.outputs(relative: "sub-01/ses-1/anat/sub-01_ses-1_acq-mp_run-2_echo-1_T1w.nii.gz",
                                          suffix: "T1w", root: "ds")

@@ -1,14 +1,13 @@
 import Engine
 import Foundation
 
-/// BIDS naming for a batch: which anatomical images show a face, and the derivative names of
+/// BIDS naming for a batch: which anatomical images may show a face, and the derivative names of
 /// the face mask, QC picture and report under `derivatives/defacer/`.
 enum BidsLayout {
-    /// Anatomical suffixes whose images show the face.
-    static let faceSuffixes: Set<String> = [
-        "T1w", "T2w", "FLAIR", "PDw", "T2starw", "inplaneT1", "inplaneT2", "angio", "PD", "T2star",
-        "PDT2", "T1rho", "T1map", "T2map", "UNIT1", "MTw", "FLASH",
-    ]
+    /// `anat/` images that hold no face, copied as they are. Every other `anat/` image is
+    /// defaced (fail closed: T1w, T2w, FLAIR, PDw, T2starw, inplaneT1/T2, angio, but also
+    /// MP2RAGE, MPM, VFA... show the face).
+    static let noFaceSuffixes: Set<String> = ["defacemask"]
 
     /// Top-level folders never copied: raw DICOMs and earlier derivatives may show the face.
     static let notCopied: Set<String> = ["sourcedata", "derivatives"]
@@ -22,8 +21,8 @@ enum BidsLayout {
         FileManager.default.fileExists(atPath: folder + "/dataset_description.json")
     }
 
-    /// The suffix (`T1w`) of a BIDS image path whose parent folder is `anat` and whose suffix
-    /// shows a face; nil for every other file.
+    /// The suffix (`T1w`) of a BIDS image under `sub-*/[ses-*/]anat/` that may show a face;
+    /// nil for every other file.
     static func faceSuffix(of relative: String) -> String? {
         let parts = relative.split(separator: "/")
         guard parts.count >= 3, parts[parts.count - 2] == "anat", parts[0].hasPrefix("sub-") else { return nil }
@@ -32,7 +31,7 @@ enum BidsLayout {
         let stem = OutputNames.stem(of: name)
         guard let underscore = stem.lastIndex(of: "_") else { return nil }
         let suffix = String(stem[stem.index(after: underscore)...])
-        return faceSuffixes.contains(suffix) ? suffix : nil
+        return noFaceSuffixes.contains(suffix) ? nil : suffix
     }
 
     /// The outputs of a BIDS anatomical image: the defaced image under its own name, and the mask
