@@ -32,7 +32,7 @@ struct BatchPlanTests {
         let planner = BatchPlanner(settings: settings)
         let dicom = try planner.plan([DefacerProcess.repositoryRoot + "/data/dicom/single"])
         #expect(dicom.items.map(\.kind) == [.dicom])
-        #expect(dicom.items.first?.outputs["folder"] == "dicom_defaced")
+        #expect(dicom.items.first?.outputs["folder"] == "single_defaced")
 
         let folder = try planner.plan([fixture.scans])
         #expect(folder.items.map(\.display).sorted() == ["site1/notes_defaced.nii.gz", "site1/t1_defaced.nii.gz"])

@@ -102,7 +102,7 @@ struct BatchPlanner {
             let path = scan.relative.isEmpty ? folder : folder + "/" + scan.relative
             let target = BidsLayout.prefix(root) + scan.relative
             if scan.isDicom {
-                let out = target.isEmpty ? "dicom_defaced" : target
+                let out = target.isEmpty ? DurableFile.fileName(of: folder) + "_defaced" : target
                 plan.items.append(BatchItem(kind: .dicom, input: path, inputSHA256: try BatchSources.hash(folder: path),
                                             outputs: ["folder": out]))
             } else {
