@@ -50,13 +50,14 @@ CONF
 
 start() {
     write_conf
-    if ! pgrep -x munged >/dev/null; then
+    if [ ! -S /run/munge/munge.socket.2 ]; then
         mkdir -p /run/munge && chown munge:munge /run/munge 2>/dev/null || true
         if id munge >/dev/null 2>&1; then
             runuser -u munge -- munged --force 2>>"$state/log/munged.log" || munged --force 2>>"$state/log/munged.log"
         else
             munged --force 2>>"$state/log/munged.log"
         fi
+        for _ in $(seq 20); do [ -S /run/munge/munge.socket.2 ] && break; sleep 0.5; done
     fi
     [ -f "$state/slurmctld.pid" ] && kill -0 "$(cat "$state/slurmctld.pid")" 2>/dev/null || slurmctld
     [ -f "$state/slurmd.pid" ] && kill -0 "$(cat "$state/slurmd.pid")" 2>/dev/null || slurmd
@@ -76,10 +77,15 @@ stop() {
             pid=$(cat "$state/$name.pid")
             kill "$pid" 2>/dev/null || true
             for _ in $(seq 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+            kill -9 "$pid" 2>/dev/null || true
             rm -f "$state/$name.pid"
         fi
     done
-    if [ -f /run/munge/munged.pid ]; then kill "$(cat /run/munge/munged.pid)" 2>/dev/null || true; fi
+    if [ -f /run/munge/munged.pid ]; then
+        pid=$(cat /run/munge/munged.pid)
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    fi
     echo "slurm.sh: stopped"
 }
 
