@@ -11,7 +11,8 @@ struct DefacerCommand: ParsableCommand {
         commandName: "defacer",
         abstract: "Removes faces and ears from brain MRI scans so that they can be shared.",
         version: "defacer \(DefacerVersion.string)",
-        subcommands: [DefaceCommand.self, InfoCommand.self, BrainCommand.self, BenchCommand.self, EvaluateCommand.self,
-                      RunCommand.self, CheckConfigCommand.self, SegmentCommand.self, ReviewCommand.self]
+        subcommands: [DefaceCommand.self, BatchCommand.self, BatchTaskCommand.self, InfoCommand.self, BrainCommand.self,
+                      BenchCommand.self, EvaluateCommand.self, RunCommand.self, CheckConfigCommand.self, SegmentCommand.self,
+                      ReviewCommand.self]
     )
 }

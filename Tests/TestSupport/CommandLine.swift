@@ -8,6 +8,13 @@ package struct DefacerProcess {
         package var signalled: Bool = false
         package var stdout: String
         package var stderr: String
+
+        package init(status: Int32, signalled: Bool = false, stdout: String, stderr: String) {
+            self.status = status
+            self.signalled = signalled
+            self.stdout = stdout
+            self.stderr = stderr
+        }
     }
 
     /// The `defacer` binary beside the test bundle in the build folder.

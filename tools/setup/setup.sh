@@ -10,9 +10,10 @@ cd "$(dirname "$0")/../.."
 root=$(pwd)
 fixtures=tools/fixtures
 
-# chromium (review page test), lintian, dpkg-dev and binutils (the Debian package: tools/package/build-deb.sh)
+# chromium (review page test), lintian, dpkg-dev and binutils (the Debian package: tools/package/build-deb.sh),
+# munge and Slurm (the one-node cluster of the batch tests: tools/setup/slurm.sh)
 apt_packages=(libnifti2-dev libopenblas-dev libsystemd-dev pkg-config zlib1g-dev python3 python3-venv hyperfine dcm2niix
-              chromium fonts-dejavu-core lintian dpkg-dev binutils)
+              chromium fonts-dejavu-core lintian dpkg-dev binutils munge slurmctld slurmd slurm-client)
 missing=()
 for p in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -31,6 +32,10 @@ fi
 if ! .venv/bin/python -c "import nibabel, numpy, scipy, pydicom, safetensors" 2>/dev/null; then
     .venv/bin/pip install -q --disable-pip-version-check "nibabel==5.3.2" "numpy>=1.26,<3" "scipy>=1.11" \
         "pydicom==3.0.2" "safetensors==0.8.0"
+fi
+# the BIDS validator's file-name rules, for the batch tests' defaced datasets
+if ! .venv/bin/python -c "import bids_validator" 2>/dev/null; then
+    .venv/bin/pip install -q --disable-pip-version-check "bids-validator==1.14.7.post0"
 fi
 
 mkdir -p .cache data/real

@@ -19,6 +19,18 @@ package enum Subprocess {
     /// Runs `executable` (an absolute path) with `arguments`; blocks the calling thread.
     package static func run(_ executable: String, _ arguments: [String], outputFile: String, timeout: Double,
                     environment: [String] = ["PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8"]) -> Ending {
+        switch start(executable, arguments, outputFile: outputFile, environment: environment) {
+        case .failure(let failure): return .notStarted(failure.code)
+        case .success(let pid): return wait(for: pid, timeout: timeout)
+        }
+    }
+
+    /// The errno of a child that could not be started.
+    package struct SpawnFailure: Error { package var code: Int32 }
+
+    /// Starts `executable` in its own process group (its id is the child's pid) without waiting.
+    package static func start(_ executable: String, _ arguments: [String], outputFile: String,
+                      environment: [String]) -> Result<pid_t, SpawnFailure> {
         var actions = posix_spawn_file_actions_t()
         var attributes = posix_spawnattr_t()
         posix_spawn_file_actions_init(&actions)
@@ -48,8 +60,12 @@ package enum Subprocess {
         }
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
-        guard rc == 0 else { return .notStarted(rc) }
+        guard rc == 0 else { return .failure(SpawnFailure(code: rc)) }
+        return .success(pid)
+    }
 
+    /// Waits for a child started with `start`; kills its group after `timeout` seconds.
+    package static func wait(for pid: pid_t, timeout: Double) -> Ending {
         let deadline = monotonicSeconds() + timeout
         var status: Int32 = 0
         while true {

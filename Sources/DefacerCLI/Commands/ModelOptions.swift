@@ -18,7 +18,7 @@ struct ModelOptions: ParsableArguments {
     var models: String { folder.models }
 
     /// The engine's options with these models (the margin and ears as `deface` takes them).
-    func defaceOptions(marginMM: Double = 4, removeEars: Bool = true) -> DefaceOptions {
+    func defaceOptions(marginMM: Double = DefaceOptions.defaultMarginMM, removeEars: Bool = true) -> DefaceOptions {
         DefaceOptions(modelFolder: models, mode: mode, marginMM: marginMM, removeEars: removeEars)
     }
 }
