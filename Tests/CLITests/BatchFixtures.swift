@@ -77,15 +77,7 @@ enum TestCluster {
     }
 
     static func shell(_ command: String) throws -> DefacerProcess.Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command]
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = out
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return .init(status: process.terminationStatus, stdout: String(decoding: data, as: UTF8.self), stderr: "")
+        let result = try ToolProcess.run("/bin/sh", ["-c", command])
+        return .init(status: result.status, stdout: result.output, stderr: "")
     }
 }

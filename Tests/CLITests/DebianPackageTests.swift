@@ -64,22 +64,11 @@ import TestSupport
     @discardableResult
     static func shell(_ command: String, expect status: Int32? = 0, cwd: String? = nil,
                       sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = ["-c", command]
         var env = ProcessInfo.processInfo.environment
         env["DEFACER_MODELS"] = nil
         env["DEBIAN_FRONTEND"] = "noninteractive"
-        process.environment = env
-        if let cwd { process.currentDirectoryURL = URL(fileURLWithPath: cwd) }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let output = String(decoding: data, as: UTF8.self)
-        if let status { #expect(process.terminationStatus == status, "\(command):\n\(output)", sourceLocation: sourceLocation) }
+        let (terminationStatus, output) = try ToolProcess.run("/bin/bash", ["-c", command], environment: env, in: cwd)
+        if let status { #expect(terminationStatus == status, "\(command):\n\(output)", sourceLocation: sourceLocation) }
         return output
     }
 

@@ -1,6 +1,7 @@
 @testable import Engine
 import Foundation
 import Testing
+import TestSupport
 
 /// The QC picture shows only what is shared: checked on its pixels, read back from the file.
 @Suite(.enabled(if: isReleaseBuild, "whole-network tests run with swift test -c release"), .serialized)
@@ -13,7 +14,7 @@ struct QCPictureTests {
         let outputs = DefaceOutputs.beside(input)
         _ = try DefaceTests.defacer.deface(input: input, outputs: outputs)
         let bytes = try #require(FileManager.default.contents(atPath: outputs.qcPicture!))
-        let png = try #require(PNGDecoder.decode(Array(bytes)))
+        let png = try PNGPixels(bytes: Array(bytes))
         let original = try NiftiReader().read(input)
         let view = original.rasReorientation, grid = Grid3D(view.rasShape)
         let spacing = (0..<3).map { view.rasAffine.columnLengths[$0] }

@@ -52,3 +52,23 @@ package struct DefacerProcess {
                       stderr: String(decoding: stderr, as: UTF8.self))
     }
 }
+
+/// Runs any program (a shell, apt-get, systemd-analyze) with its standard output and error
+/// merged, as a person at a terminal sees them.
+package enum ToolProcess {
+    package static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+                            in folder: String? = nil) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        if let folder { process.currentDirectoryURL = URL(fileURLWithPath: folder) }
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+}

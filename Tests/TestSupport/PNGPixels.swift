@@ -2,7 +2,8 @@ import CZlib
 import Foundation
 
 /// The pixels of an 8-bit RGB or RGBA PNG (what Chromium's screenshots and our QC pictures
-/// are), decoded with zlib and the five PNG row filters, so that tests can look at them.
+/// are), decoded with zlib and the five PNG row filters, so that tests can look at them
+/// (the one PNG reader: the product only writes PNGs).
 package struct PNGPixels {
     package var width: Int
     package var height: Int
@@ -25,6 +26,7 @@ package struct PNGPixels {
         while offset + 8 <= bytes.count {
             let length = be32(offset)
             let type = String(decoding: bytes[(offset + 4)..<(offset + 8)], as: UTF8.self)
+            guard offset + 12 + length <= bytes.count else { throw Unsupported(description: "a PNG chunk runs past the end of the file") }
             let body = Array(bytes[(offset + 8)..<(offset + 8 + length)])
             if type == "IHDR" { header = body }
             if type == "IDAT" { idat += body }

@@ -30,11 +30,7 @@ struct BatchCommand: ParsableCommand {
 
     @OptionGroup var model: ModelOptions
 
-    @Flag(help: "Keep the ears (remove the face only).")
-    var keepEars = false
-
-    @Option(help: "Never remove anything closer than this to the brain (mm).")
-    var margin: Double = DefaceOptions.defaultMarginMM
+    @OptionGroup var defacing: DefacingOptions
 
     @Option(help: "The DICOM converter: a program on PATH or a path.")
     var dcm2niix = "dcm2niix"
@@ -61,7 +57,6 @@ struct BatchCommand: ParsableCommand {
     var status: String?
 
     func validate() throws {
-        guard margin >= 0, margin <= 20 else { throw ValidationError("--margin must be between 0 and 20 mm") }
         if status != nil { return }
         guard output != nil else { throw ValidationError("give --output DIR (or --status DIR)") }
         guard !sources.isEmpty else { throw ValidationError("give at least one SOURCE") }
@@ -78,7 +73,7 @@ struct BatchCommand: ParsableCommand {
             if code != 0 { throw ExitCode(code) }
             return
         }
-        let settings = BatchSettings(mode: model.mode.rawValue, keepEars: keepEars, marginMM: margin,
+        let settings = BatchSettings(mode: model.mode.rawValue, keepEars: defacing.keepEars, marginMM: defacing.margin,
                                      models: DurableFile.resolve(model.models, against: cwd),
                                      dcm2niix: dcm2niix.contains("/") ? DurableFile.resolve(dcm2niix, against: cwd) : dcm2niix)
         var run = BatchRun(folder: BatchFolder(output: DurableFile.resolve(output ?? "", against: cwd)), settings: settings)

@@ -41,11 +41,7 @@ struct DefaceCommand: ParsableCommand {
     var report: String?
 
 
-    @Flag(help: "Keep the ears (remove the face only).")
-    var keepEars = false
-
-    @Option(help: "Never remove anything closer than this to the brain (mm).")
-    var margin: Double = DefaceOptions.defaultMarginMM
+    @OptionGroup var defacing: DefacingOptions
 
     @OptionGroup var model: ModelOptions
 
@@ -58,12 +54,8 @@ struct DefaceCommand: ParsableCommand {
     @Flag(help: "Also write each series' brain mask (a DICOM folder only).")
     var brainMaskOutputs = false
 
-    func validate() throws {
-        guard margin >= 0, margin <= 20 else { throw ValidationError("--margin must be between 0 and 20 mm") }
-    }
-
     func run() throws {
-        let options = model.defaceOptions(marginMM: margin, removeEars: !keepEars)
+        let options = model.defaceOptions(marginMM: defacing.margin, removeEars: !defacing.keepEars)
         var isFolder: ObjCBool = false
         if FileManager.default.fileExists(atPath: input, isDirectory: &isFolder), isFolder.boolValue {
             try runDicom(options: options)

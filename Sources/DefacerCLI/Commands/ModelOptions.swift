@@ -23,4 +23,17 @@ struct ModelOptions: ParsableArguments {
     }
 }
 
+/// `--keep-ears` and `--margin`, shared by `deface` and `batch`.
+struct DefacingOptions: ParsableArguments {
+    @Flag(help: "Keep the ears (remove the face only).")
+    var keepEars = false
+
+    @Option(help: "Never remove anything closer than this to the brain (mm).")
+    var margin: Double = DefaceOptions.defaultMarginMM
+
+    func validate() throws {
+        guard margin >= 0, margin <= 20 else { throw ValidationError("--margin must be between 0 and 20 mm") }
+    }
+}
+
 extension BrainExtractor.Mode: ExpressibleByArgument {}
