@@ -1,3 +1,5 @@
+import Dispatch
+
 /// Stride-1 3x3x3 Winograd convolutions (padding 1) computed a slab of output slices at a time,
 /// so that a full-size input need not exist (an upsampling can fill each slab) and the output
 /// may overwrite its own input: a slab's output is written only after the next slab's input
@@ -5,7 +7,7 @@
 /// Every output voxel comes from the same Winograd tile as in the whole-volume convolution.
 extension Conv3D {
     /// Output slices per slab (even, so tiles line up with the whole-volume tiling).
-    static let slabDepth = 4
+    static let slabDepth = 8
 
     /// Whether ``slabwise(depth:height:width:threads:fill:write:)`` can run this convolution.
     var runsBySlabs: Bool { usesWinograd && paddings == [1, 1, 1] }
@@ -55,22 +57,33 @@ extension Conv3D {
     func slabwise(_ source: UnsafePointer<Float>, depth: Int, height: Int, width: Int,
                   into target: UnsafeMutablePointer<Float>, adding: Bool, threads: Int) {
         let plane = height * width, n = depth * plane
+        let from = UnsafeShared(source), to = UnsafeShared(target)
         slabwise(depth: depth, height: height, width: width, threads: threads,
-                 fill: { slices, to, channelStride in
-                     for c in 0..<inChannels {
-                         (to + c * channelStride).update(from: source + c * n + slices.lowerBound * plane, count: slices.count * plane)
+                 fill: { slices, scratch, channelStride in
+                     let s = UnsafeShared(scratch), count = slices.count * plane
+                     Self.perChannel(inChannels, threads: threads) { c in
+                         (s.pointer + c * channelStride).update(from: from.pointer + c * n + slices.lowerBound * plane, count: count)
                      }
                  },
-                 write: { slices, from, channelStride in
-                     for c in 0..<outChannels {
-                         let dst = target + c * n + slices.lowerBound * plane, src = from + c * channelStride
+                 write: { slices, output, channelStride in
+                     let s = UnsafeShared(output), count = slices.count * plane
+                     Self.perChannel(outChannels, threads: threads) { c in
+                         let dst = to.pointer + c * n + slices.lowerBound * plane, src = s.pointer + c * channelStride
                          if adding {
-                             for i in 0..<slices.count * plane { dst[i] += src[i] }
+                             for i in 0..<count { dst[i] += src[i] }
                          } else {
-                             dst.update(from: src, count: slices.count * plane)
+                             dst.update(from: src, count: count)
                          }
                      }
                  })
+    }
+
+    /// `body(c)` for every channel `c < channels`, spread over `threads` workers.
+    static func perChannel(_ channels: Int, threads: Int, _ body: @Sendable (Int) -> Void) {
+        let workers = max(1, min(channels, threads))
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            for c in Swift.stride(from: worker, to: channels, by: workers) { body(c) }
+        }
     }
 
     /// Replaces `x` by the convolution of `x` (as many output as input channels), using no

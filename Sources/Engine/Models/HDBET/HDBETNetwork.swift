@@ -140,8 +140,10 @@ public struct HDBETNetwork: Sendable {
             up.conv.slabwise(depth: d, height: h, width: w, threads: t,
                              fill: { Upsample.trilinearAlignCorners(x, depth: d, height: h, width: w, slices: $0, into: $1, channelStride: $2, threads: t) },
                              write: { slices, from, channelStride in
-                                 for c in 0..<up.conv.outChannels {
-                                     (upper + c * n + slices.lowerBound * h * w).update(from: from + c * channelStride, count: slices.count * h * w)
+                                 let dst = UnsafeShared(upper), src = UnsafeShared(from)
+                                 Conv3D.perChannel(up.conv.outChannels, threads: t) { c in
+                                     (dst.pointer + c * n + slices.lowerBound * h * w).update(from: src.pointer + c * channelStride,
+                                                                                             count: slices.count * h * w)
                                  }
                              })
             up.norm.normalize(upper, spatialCount: n, leakySlope: slope, threads: t)
