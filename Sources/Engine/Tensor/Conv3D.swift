@@ -92,7 +92,7 @@ public struct Conv3D: Sendable {
                 out.withUnsafeMutableBufferPointer { dst in
                     (bias ?? []).withUnsafeBufferPointer { b in
                       (residual?.data ?? []).withUnsafeBufferPointer { r in
-                        Winograd3D.convolve(x, src: src.baseAddress!, transformedWeights: u.baseAddress!,
+                        Winograd3D.convolve(Winograd3D.Shape(x), src: src.baseAddress!, transformedWeights: u.baseAddress!,
                                             bias: bias == nil ? nil : b.baseAddress,
                                             residual: residual == nil ? nil : r.baseAddress,
                                             outChannels: outChannels, pads: paddings, out: dst.baseAddress!,

@@ -17,47 +17,56 @@ public struct InstanceNorm: Sendable {
 
     /// Normalises each channel, then applies `leakySlope` (nil: no activation).
     public func callAsFunction(_ x: Tensor, leakySlope: Float? = nil, threads: Int = EngineThreads.available) -> Tensor {
-        let workers = max(1, min(x.channels, threads))
-        precondition(x.channels == weight.count, "instance norm expects \(weight.count) channels")
         var y = x
-        let n = x.spatialCount, channels = x.channels
+        normalize(&y, leakySlope: leakySlope, threads: threads)
+        return y
+    }
+
+    /// Normalises each channel of `x` in place, then applies `leakySlope` (nil: no activation).
+    public func normalize(_ x: inout Tensor, leakySlope: Float? = nil, threads: Int = EngineThreads.available) {
+        precondition(x.channels == weight.count, "instance norm expects \(weight.count) channels")
+        let n = x.spatialCount
+        x.data.withUnsafeMutableBufferPointer { normalize($0.baseAddress!, spatialCount: n, leakySlope: leakySlope, threads: threads) }
+    }
+
+    /// Normalises, in place, the `weight.count` channels of `spatialCount` values that start at `values`.
+    func normalize(_ values: UnsafeMutablePointer<Float>, spatialCount n: Int, leakySlope: Float?, threads: Int) {
+        let channels = weight.count
+        let workers = max(1, min(channels, threads))
         let weight = self.weight, bias = self.bias, epsilon = Double(self.epsilon)
-        y.data.withUnsafeMutableBufferPointer { buf in
-            let shared = UnsafeShared(buf.baseAddress!)
-            DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                var c = worker
-                while c < channels {
-                    let p = shared.pointer + c * n
-                    // two passes (mean, then squared deviations), float sums over blocks of 512
-                    // added up in double: exact enough for HD-BET parity, and vectorisable
-                    func blockSum(_ term: (Float) -> Float) -> Double {
-                        var total = 0.0, start = 0
-                        while start < n {
-                            let end = min(n, start + 512)
-                            var s: Float = 0
-                            for i in start..<end { s += term(p[i]) }
-                            total += Double(s)
-                            start = end
-                        }
-                        return total
+        let shared = UnsafeShared(values)
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            var c = worker
+            while c < channels {
+                let p = shared.pointer + c * n
+                // two passes (mean, then squared deviations), float sums over blocks of 512
+                // added up in double: exact enough for HD-BET parity, and vectorisable
+                func blockSum(_ term: (Float) -> Float) -> Double {
+                    var total = 0.0, start = 0
+                    while start < n {
+                        let end = min(n, start + 512)
+                        var s: Float = 0
+                        for i in start..<end { s += term(p[i]) }
+                        total += Double(s)
+                        start = end
                     }
-                    let mean = blockSum { $0 } / Double(n)
-                    let m = Float(mean)
-                    let variance = blockSum { ($0 - m) * ($0 - m) } / Double(n)
-                    let scale = Float(Double(weight[c]) / (variance + epsilon).squareRoot())
-                    let shift = bias[c] - Float(mean) * scale
-                    if let slope = leakySlope {
-                        for i in 0..<n {
-                            let v = p[i] * scale + shift
-                            p[i] = v >= 0 ? v : v * slope
-                        }
-                    } else {
-                        for i in 0..<n { p[i] = p[i] * scale + shift }
-                    }
-                    c += workers
+                    return total
                 }
+                let mean = blockSum { $0 } / Double(n)
+                let m = Float(mean)
+                let variance = blockSum { ($0 - m) * ($0 - m) } / Double(n)
+                let scale = Float(Double(weight[c]) / (variance + epsilon).squareRoot())
+                let shift = bias[c] - Float(mean) * scale
+                if let slope = leakySlope {
+                    for i in 0..<n {
+                        let v = p[i] * scale + shift
+                        p[i] = v >= 0 ? v : v * slope
+                    }
+                } else {
+                    for i in 0..<n { p[i] = p[i] * scale + shift }
+                }
+                c += workers
             }
         }
-        return y
     }
 }

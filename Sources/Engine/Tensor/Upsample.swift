@@ -6,6 +6,18 @@ public enum Upsample {
     /// Resizes every channel of `x` to `depth x height x width`.
     public static func trilinearAlignCorners(_ x: Tensor, depth: Int, height: Int, width: Int,
                                              threads: Int = EngineThreads.available) -> Tensor {
+        var out = [Float](repeating: 0, count: x.channels * depth * height * width)
+        out.withUnsafeMutableBufferPointer {
+            trilinearAlignCorners(x, depth: depth, height: height, width: width, slices: 0..<depth, into: $0.baseAddress!,
+                                  channelStride: depth * height * width, threads: threads)
+        }
+        return Tensor(channels: x.channels, depth: depth, height: height, width: width, data: out)
+    }
+
+    /// Output slices `slices` (along depth) of every channel, slice `z` of channel `c` written at
+    /// `out + c * channelStride + (z - slices.lowerBound) * height * width`.
+    static func trilinearAlignCorners(_ x: Tensor, depth: Int, height: Int, width: Int, slices: Range<Int>,
+                                      into out: UnsafeMutablePointer<Float>, channelStride: Int, threads: Int) {
         func axis(_ n: Int, _ m: Int) -> (lo: [Int], hi: [Int], t: [Float]) {
             var lo = [Int](), hi = [Int](), t = [Float]()
             let scale = m > 1 ? Float(n - 1) / Float(m - 1) : 0
@@ -19,19 +31,18 @@ public enum Upsample {
             return (lo, hi, t)
         }
         let az = axis(x.depth, depth), ay = axis(x.height, height), ax = axis(x.width, width)
-        var out = [Float](repeating: 0, count: x.channels * depth * height * width)
         let (h, w) = (x.height, x.width)
-        let channels = x.channels, perChannel = depth * height * width
+        let channels = x.channels
         x.data.withUnsafeBufferPointer { srcBuf in
-            out.withUnsafeMutableBufferPointer { dstBuf in
-                let sharedSrc = UnsafeShared(srcBuf.baseAddress!), sharedDst = UnsafeShared(dstBuf.baseAddress!)
+            do {
+                let sharedSrc = UnsafeShared(srcBuf.baseAddress!), sharedDst = UnsafeShared(out)
                 let workers = max(1, min(channels, threads))
                 DispatchQueue.concurrentPerform(iterations: workers) { worker in
                   for c in stride(from: worker, to: channels, by: workers) {
                     let src = UnsafePointer(sharedSrc.pointer), dst = sharedDst.pointer
-                    var o = c * perChannel
+                    var o = c * channelStride
                     let base = c * x.depth * h * w
-                    for z in 0..<depth {
+                    for z in slices {
                         let z0 = base + az.lo[z] * h * w, z1 = base + az.hi[z] * h * w, tz = az.t[z]
                         for yy in 0..<height {
                             let y0 = ay.lo[yy] * w, y1 = ay.hi[yy] * w, ty = ay.t[yy]
@@ -52,6 +63,5 @@ public enum Upsample {
                 }
             }
         }
-        return Tensor(channels: x.channels, depth: depth, height: height, width: width, data: out)
     }
 }

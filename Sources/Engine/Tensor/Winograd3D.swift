@@ -43,6 +43,15 @@ enum Winograd3D {
         }
     }
 
+    /// The sizes of an input volume (its values are passed as a pointer).
+    struct Shape {
+        var channels: Int, depth: Int, height: Int, width: Int
+        init(channels: Int, depth: Int, height: Int, width: Int) {
+            self.channels = channels; self.depth = depth; self.height = height; self.width = width
+        }
+        init(_ x: Tensor) { self.init(channels: x.channels, depth: x.depth, height: x.height, width: x.width) }
+    }
+
     /// Tiles of the output: 2x2x2 blocks, counted per axis.
     struct Tiling {
         var tz: Int, ty: Int, tx: Int
@@ -67,7 +76,7 @@ enum Winograd3D {
 
     /// The convolution of `x` (padding `pads` per axis) into `out` (`[out, od, oh, ow]`), bias and
     /// `residual` (same shape as `out`) added.
-    static func convolve(_ x: Tensor, src: UnsafePointer<Float>, transformedWeights u: UnsafePointer<Float>,
+    static func convolve(_ x: Shape, src: UnsafePointer<Float>, transformedWeights u: UnsafePointer<Float>,
                          bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?, outChannels: Int, pads: [Int],
                          out: UnsafeMutablePointer<Float>, od: Int, oh: Int, ow: Int, threads: Int) {
         let cin = x.channels, cout = outChannels
@@ -110,7 +119,7 @@ enum Winograd3D {
     }
 
     /// `Bᵀ d B` along each axis for tiles `first ..< first+tiles`: `v[e * block + ci * stride + t]`.
-    static func transformInput(_ x: Tensor, _ src: UnsafePointer<Float>, pads: [Int], tiling: Tiling,
+    static func transformInput(_ x: Shape, _ src: UnsafePointer<Float>, pads: [Int], tiling: Tiling,
                                first: Int, tiles: Int, stride: Int, block: Int, into v: UnsafeMutablePointer<Float>) {
         let (d, h, w) = (x.depth, x.height, x.width)
         let plane = d * h * w, rowStep = block

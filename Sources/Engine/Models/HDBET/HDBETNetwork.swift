@@ -86,40 +86,89 @@ public struct HDBETNetwork: Sendable {
     public var sizeMultiple: Int { 1 << (hyperparameters.levels - 1) }
 
     /// Class probabilities (softmax) for a normalised input of `inputChannels` channels, on
-    /// `threads` workers.
+    /// `threads` workers. Activations are normalised in place and each is released after the
+    /// last layer that reads it; full-resolution convolutions run slab by slab, over their own
+    /// input where they can, so the peak is about one 2f-channel full-size tensor.
     public func callAsFunction(_ input: Tensor, threads: Int = EngineThreads.available) -> Tensor {
         let slope = hyperparameters.moduleLeakiness, t = threads
-        var x = contexts[0].apply(initConv(input, threads: t), slope: slope, threads: t)
+        var x = initConv(input, threads: t)
+        contexts[0].apply(&x, slope: slope, threads: t)
         var skips: [Tensor] = []
         for level in 0..<downs.count {
-            let activated = downs[level].norm(x, leakySlope: slope, threads: t)
-            x = downs[level].conv(activated, threads: t)
-            skips.append(activated)
-            x = contexts[level + 1].apply(x, slope: slope, threads: t)
+            downs[level].norm.normalize(&x, leakySlope: slope, threads: t)
+            skips.append(x)
+            x = downs[level].conv(x, threads: t)
+            contexts[level + 1].apply(&x, slope: slope, threads: t)
         }
-        x = bottomNorm(x, leakySlope: hyperparameters.networkLeakiness, threads: t)
+        bottomNorm.normalize(&x, leakySlope: hyperparameters.networkLeakiness, threads: t)
         for step in 0..<ups.count {
-            let skip = skips.removeLast()
-            x = Upsample.trilinearAlignCorners(x, depth: 2 * x.depth, height: 2 * x.height, width: 2 * x.width, threads: t)
-            x = ups[step].norm(ups[step].conv(x, threads: t), leakySlope: slope, threads: t)
-            x = TensorOps.concatChannels(skip, x)
+            x = upsampleAndConcatenate(x, onto: &skips, up: ups[step], slope: slope, threads: t)
             if step < localizations.count {
                 let loc = localizations[step]
-                x = loc.norm1(loc.conv1(x, threads: t), leakySlope: slope, threads: t)
-                x = loc.norm2(loc.conv2(x, threads: t), leakySlope: slope, threads: t)
+                if loc.conv1.runsBySlabs { loc.conv1.applyInPlace(&x, threads: t) } else { x = loc.conv1(x, threads: t) }
+                loc.norm1.normalize(&x, leakySlope: slope, threads: t)
+                x = loc.conv2(x, threads: t)
+                loc.norm2.normalize(&x, leakySlope: slope, threads: t)
             }
         }
-        x = endNorm1(endConv1(x, threads: t), leakySlope: hyperparameters.networkLeakiness, threads: t)
-        x = endNorm2(endConv2(x, threads: t), leakySlope: hyperparameters.networkLeakiness, threads: t)
-        return TensorOps.softmaxChannels(segmentation(x, threads: t))
+        for (conv, norm) in [(endConv1, endNorm1), (endConv2, endNorm2)] {
+            if conv.runsBySlabs { conv.applyInPlace(&x, threads: t) } else { x = conv(x, threads: t) }
+            norm.normalize(&x, leakySlope: hyperparameters.networkLeakiness, threads: t)
+        }
+        x = segmentation(x, threads: t)
+        return TensorOps.softmaxChannels(x)
+    }
+
+    /// The skip connection on top of `skips` (removed), then `up`'s convolution of `x` upsampled
+    /// to twice its size, normalised: upsampled slab by slab straight into the concatenation,
+    /// whose upper half is touched only once the skip's own buffer is gone.
+    func upsampleAndConcatenate(_ x: Tensor, onto skips: inout [Tensor], up: Up, slope: Float, threads t: Int) -> Tensor {
+        let (d, h, w) = (2 * x.depth, 2 * x.height, 2 * x.width)
+        guard up.conv.runsBySlabs else {
+            let upsampled = Upsample.trilinearAlignCorners(x, depth: d, height: h, width: w, threads: t)
+            return TensorOps.concatChannels(skips.removeLast(), up.norm(up.conv(upsampled, threads: t), leakySlope: slope, threads: t))
+        }
+        let n = d * h * w, lower = skips.last!.channels, channels = lower + up.conv.outChannels
+        precondition(skips.last!.shape == [lower, d, h, w], "skip connection \(skips.last!.shape) does not match [\(d), \(h), \(w)]")
+        var data = [Float](unsafeUninitializedCapacity: channels * n) { buffer, count in
+            skips.last!.data.withUnsafeBufferPointer { buffer.baseAddress!.update(from: $0.baseAddress!, count: $0.count) }
+            count = channels * n
+        }
+        skips.removeLast()
+        data.withUnsafeMutableBufferPointer { p in
+            let upper = p.baseAddress! + lower * n
+            up.conv.slabwise(depth: d, height: h, width: w, threads: t,
+                             fill: { Upsample.trilinearAlignCorners(x, depth: d, height: h, width: w, slices: $0, into: $1, channelStride: $2, threads: t) },
+                             write: { slices, from, channelStride in
+                                 let dst = UnsafeShared(upper), src = UnsafeShared(from)
+                                 Conv3D.perChannel(up.conv.outChannels, threads: t) { c in
+                                     (dst.pointer + c * n + slices.lowerBound * h * w).update(from: src.pointer + c * channelStride,
+                                                                                             count: slices.count * h * w)
+                                 }
+                             })
+            up.norm.normalize(upper, spatialCount: n, leakySlope: slope, threads: t)
+        }
+        return Tensor(channels: channels, depth: d, height: h, width: w, data: data)
     }
 }
 
 extension HDBETNetwork.Encoding {
-    /// Pre-activation residual block: norm, lrelu, conv, norm, lrelu, conv, plus the input
-    /// (added as the second convolution writes its output).
-    func apply(_ x: Tensor, slope: Float, threads: Int) -> Tensor {
-        let inner = norm2(conv1(norm1(x, leakySlope: slope, threads: threads), threads: threads), leakySlope: slope, threads: threads)
-        return conv2(inner, adding: x, threads: threads)
+    /// Pre-activation residual block, in place: norm, lrelu, conv, norm, lrelu, conv, plus the
+    /// input (the second convolution's output added slab by slab onto `x`).
+    func apply(_ x: inout Tensor, slope: Float, threads: Int) {
+        guard conv1.runsBySlabs && conv2.runsBySlabs else {
+            let inner = norm2(conv1(norm1(x, leakySlope: slope, threads: threads), threads: threads), leakySlope: slope, threads: threads)
+            x = conv2(inner, adding: x, threads: threads)
+            return
+        }
+        var inner = norm1(x, leakySlope: slope, threads: threads)
+        conv1.applyInPlace(&inner, threads: threads)
+        norm2.normalize(&inner, leakySlope: slope, threads: threads)
+        let (d, h, w) = (x.depth, x.height, x.width)
+        inner.data.withUnsafeBufferPointer { a in
+            x.data.withUnsafeMutableBufferPointer { p in
+                conv2.slabwise(a.baseAddress!, depth: d, height: h, width: w, into: p.baseAddress!, adding: true, threads: threads)
+            }
+        }
     }
 }

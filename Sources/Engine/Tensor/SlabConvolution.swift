@@ -1,0 +1,98 @@
+import Dispatch
+
+/// Stride-1 3x3x3 Winograd convolutions (padding 1) computed a slab of output slices at a time,
+/// so that a full-size input need not exist (an upsampling can fill each slab) and the output
+/// may overwrite its own input: a slab's output is written only after the next slab's input
+/// has been read. Scratch memory is a few slices of input and output, whatever the volume.
+/// Every output voxel comes from the same Winograd tile as in the whole-volume convolution.
+extension Conv3D {
+    /// Output slices per slab (even, so tiles line up with the whole-volume tiling).
+    static let slabDepth = 8
+
+    /// Whether ``slabwise(depth:height:width:threads:fill:write:)`` can run this convolution.
+    var runsBySlabs: Bool { usesWinograd && paddings == [1, 1, 1] }
+
+    /// The convolution of an `inChannels x depth x height x width` input that `fill` provides:
+    /// `fill(slices, to, channelStride)` writes input slices `slices` (along depth) of every
+    /// channel `c` at `to + c * channelStride + (z - slices.lowerBound) * height * width`.
+    /// `write(slices, from, channelStride)` receives the output slices (bias added) in the same
+    /// layout; a slab is written after the next slab has been filled.
+    func slabwise(depth: Int, height: Int, width: Int, threads: Int,
+                  fill: (Range<Int>, UnsafeMutablePointer<Float>, Int) -> Void,
+                  write: (Range<Int>, UnsafePointer<Float>, Int) -> Void) {
+        precondition(runsBySlabs, "slab convolution needs a stride-1 3x3x3 Winograd layer with padding 1")
+        EngineThreads.useSingleThreadedBLAS()
+        let plane = height * width, slab = Self.slabDepth
+        let input = UnsafeMutablePointer<Float>.allocate(capacity: inChannels * (slab + 2) * plane)
+        let output = UnsafeMutablePointer<Float>.allocate(capacity: outChannels * slab * plane)
+        defer { input.deallocate(); output.deallocate() }
+        var pending: (slices: Range<Int>, stride: Int)?
+        for z0 in Swift.stride(from: 0, to: depth, by: slab) {
+            let slices = z0..<min(depth, z0 + slab)
+            // input slices z0-1 ..< end+1, zero outside the volume
+            let inStride = (slices.count + 2) * plane, outStride = slices.count * plane
+            let lo = max(0, z0 - 1), hi = min(depth, slices.upperBound + 1)
+            for c in 0..<inChannels {
+                if lo == z0 { (input + c * inStride).update(repeating: 0, count: plane) }
+                if hi == slices.upperBound { (input + c * inStride + (slices.count + 1) * plane).update(repeating: 0, count: plane) }
+            }
+            fill(lo..<hi, input + (lo - (z0 - 1)) * plane, inStride)
+            if let p = pending { write(p.slices, output, p.stride) }
+            winogradWeight!.withUnsafeBufferPointer { u in
+                (bias ?? []).withUnsafeBufferPointer { b in
+                    Winograd3D.convolve(Winograd3D.Shape(channels: inChannels, depth: slices.count + 2, height: height, width: width),
+                                        src: input, transformedWeights: u.baseAddress!, bias: bias == nil ? nil : b.baseAddress,
+                                        residual: nil, outChannels: outChannels, pads: [0, 1, 1], out: output,
+                                        od: slices.count, oh: height, ow: width, threads: threads)
+                }
+            }
+            pending = (slices, outStride)
+        }
+        if let p = pending { write(p.slices, output, p.stride) }
+    }
+
+    /// The convolution of the `inChannels x depth x height x width` values at `source`, written
+    /// over (or, `adding`, added to) the `outChannels` channels at `target`; the two may be the
+    /// same buffer.
+    func slabwise(_ source: UnsafePointer<Float>, depth: Int, height: Int, width: Int,
+                  into target: UnsafeMutablePointer<Float>, adding: Bool, threads: Int) {
+        let plane = height * width, n = depth * plane
+        let from = UnsafeShared(source), to = UnsafeShared(target)
+        slabwise(depth: depth, height: height, width: width, threads: threads,
+                 fill: { slices, scratch, channelStride in
+                     let s = UnsafeShared(scratch), count = slices.count * plane
+                     Self.perChannel(inChannels, threads: threads) { c in
+                         (s.pointer + c * channelStride).update(from: from.pointer + c * n + slices.lowerBound * plane, count: count)
+                     }
+                 },
+                 write: { slices, output, channelStride in
+                     let s = UnsafeShared(output), count = slices.count * plane
+                     Self.perChannel(outChannels, threads: threads) { c in
+                         let dst = to.pointer + c * n + slices.lowerBound * plane, src = s.pointer + c * channelStride
+                         if adding {
+                             for i in 0..<count { dst[i] += src[i] }
+                         } else {
+                             dst.update(from: src, count: count)
+                         }
+                     }
+                 })
+    }
+
+    /// `body(c)` for every channel `c < channels`, spread over `threads` workers.
+    static func perChannel(_ channels: Int, threads: Int, _ body: @Sendable (Int) -> Void) {
+        let workers = max(1, min(channels, threads))
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            for c in Swift.stride(from: worker, to: channels, by: workers) { body(c) }
+        }
+    }
+
+    /// Replaces `x` by the convolution of `x` (as many output as input channels), using no
+    /// second full-size buffer.
+    func applyInPlace(_ x: inout Tensor, threads: Int) {
+        precondition(inChannels == outChannels && x.channels == inChannels, "in-place convolution needs \(inChannels) channels in and out")
+        let (d, h, w) = (x.depth, x.height, x.width)
+        x.data.withUnsafeMutableBufferPointer { p in
+            slabwise(UnsafePointer(p.baseAddress!), depth: d, height: h, width: w, into: p.baseAddress!, adding: false, threads: threads)
+        }
+    }
+}

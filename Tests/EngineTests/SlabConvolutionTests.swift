@@ -1,0 +1,49 @@
+@testable import Engine
+import Testing
+
+/// The slab-by-slab convolutions the HD-BET forward pass uses to save memory give the same
+/// output as the whole-volume convolution: over their own input, added onto a residual, and
+/// fed by an upsampling; depths that are not a multiple of the slab exercise the last slab.
+@Suite struct SlabConvolutionTests {
+    typealias W = WinogradParityTests
+
+    @Test(arguments: [[9, 7, 11], [8, 6, 5], [1, 4, 4], [4, 3, 3], [13, 5, 6]])
+    func inPlaceMatchesWholeVolume(size: [Int]) {
+        let conv = W.conv(6, 6)
+        let x = W.input(6, size[0], size[1], size[2])
+        var y = x
+        conv.applyInPlace(&y, threads: 2)
+        #expect(y == conv(x, threads: 2), "slab-wise output differs from the whole-volume convolution")
+    }
+
+    @Test func addingOntoResidualMatchesFusedResidual() {
+        let conv = W.conv(5, 5)
+        let x = W.input(5, 11, 6, 7)
+        var residual = Tensor(channels: 5, depth: 11, height: 6, width: 7, data: W.values(5 * 11 * 6 * 7, seed: 23))
+        let expected = conv(x, adding: residual, threads: 2)
+        x.data.withUnsafeBufferPointer { a in
+            residual.data.withUnsafeMutableBufferPointer { p in
+                conv.slabwise(a.baseAddress!, depth: 11, height: 6, width: 7, into: p.baseAddress!, adding: true, threads: 2)
+            }
+        }
+        #expect(residual == expected)
+    }
+
+    @Test func upsampledSlabsMatchUpsampleThenConvolve() {
+        let conv = W.conv(4, 3)
+        let small = W.input(4, 5, 3, 4)
+        let (d, h, w) = (10, 6, 8)
+        let expected = conv(Upsample.trilinearAlignCorners(small, depth: d, height: h, width: w, threads: 2), threads: 2)
+        var out = [Float](repeating: .nan, count: 3 * d * h * w)
+        out.withUnsafeMutableBufferPointer { p in
+            conv.slabwise(depth: d, height: h, width: w, threads: 2,
+                          fill: { Upsample.trilinearAlignCorners(small, depth: d, height: h, width: w, slices: $0, into: $1, channelStride: $2, threads: 2) },
+                          write: { slices, from, stride in
+                              for c in 0..<3 {
+                                  (p.baseAddress! + c * d * h * w + slices.lowerBound * h * w).update(from: from + c * stride, count: slices.count * h * w)
+                              }
+                          })
+        }
+        #expect(Tensor(channels: 3, depth: d, height: h, width: w, data: out) == expected)
+    }
+}
