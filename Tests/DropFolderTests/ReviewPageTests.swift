@@ -76,7 +76,17 @@ struct ReviewPageTests {
     /// An outbox of reports made from the real one (volumes, warnings, names and fields changed
     /// to make some scans unusual), one report of an older format, and two failed scans.
     static func makeBatch(in root: String, sample: (report: Data, picture: [UInt8])) throws -> (outbox: String, failed: String) {
-        let real = try #require(try JSONSerialization.jsonObject(with: sample.report) as? [String: Any])
+        var real = try #require(try JSONSerialization.jsonObject(with: sample.report) as? [String: Any])
+        // the usual scan: the real report without what makes Colin27 itself worth a look (its
+        // field of view ends below the nose, so its mouth is not found and it has warnings)
+        real["warnings"] = [String]()
+        if let features = real["features"] as? [String: [String: Any]] {
+            real["features"] = features.mapValues { feature -> [String: Any] in
+                var feature = feature
+                feature["found"] = true
+                return feature
+            }
+        }
         let outbox = root + "/outbox", failed = root + "/failed"
         for f in [outbox, failed] { try FileManager.default.createDirectory(atPath: f, withIntermediateDirectories: true) }
         let ml = real["volumeRemovedML"] as? Double ?? 100
