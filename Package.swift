@@ -64,7 +64,7 @@ let package = Package(
         .executableTarget(
             name: "DefacerCLI",
             dependencies: [
-                "Engine", "DICOM", "DropFolders",
+                "Engine", "DICOM", "DropFolders", "CLinux",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]

@@ -2,6 +2,7 @@
 #include "clinux.h"
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/prctl.h>
 #include <sys/vfs.h>
 
 int dfc_rename_noreplace(const char *from, const char *to) {
@@ -12,4 +13,12 @@ long long dfc_filesystem_type(const char *path) {
     struct statfs s;
     if (statfs(path, &s) != 0) return -1;
     return (long long)s.f_type;
+}
+
+int dfc_set_not_dumpable(void) {
+    return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+int dfc_dumpable(void) {
+    return prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
 }

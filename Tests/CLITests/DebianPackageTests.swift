@@ -106,7 +106,9 @@ import TestSupport
         #expect(!(try Self.shell("ldd /usr/bin/defacer")).contains("/opt/swift"))
         // the user and the folders; the unit installed but neither enabled nor started
         #expect(try Self.shell("id -un defacer") == "defacer\n")
-        #expect(try Self.shell("stat -c '%a %U %G' /srv/defacer/inbox /srv/defacer/outbox") == "2775 defacer defacer\n2750 defacer defacer\n")
+        #expect(try Self.shell("stat -c '%a %U %G' /srv/defacer/inbox /srv/defacer/outbox") == "2770 defacer defacer\n2750 defacer defacer\n")
+        // the secret of the logged name hashes, made by postinst, readable by the service's group only
+        #expect(try Self.shell("stat -c '%a %U %G %s' /etc/defacer/name-hash.key") == "640 root defacer 64\n")
         #expect(Self.exists("/lib/systemd/system/defacer.service"))
         #expect(!Self.exists("/etc/systemd/system/multi-user.target.wants/defacer.service"))
         #expect(try Self.shell("grep '^ExecStart=' /lib/systemd/system/defacer.service") == "ExecStart=/usr/bin/defacer run --config /etc/defacer/defacer.toml\n")

@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 import Testing
 import TestSupport
@@ -34,28 +35,33 @@ import TestSupport
     }
 
     @Test(.enabled(if: systemdAnalyze != nil, "systemd-analyze is not installed"))
-    func unitHardeningIsRatedOKOrBetter() throws {
+    func unitHardeningIsRatedSafeAtOneOrBelow() throws {
         let unit = try Self.unitForThisBuild()
         defer { try? FileManager.default.removeItem(atPath: DurableFolder.parent(unit)) }
         let result = try Self.run(Self.systemdAnalyze!, ["security", "--offline=true", "--no-pager", unit])
         let line = try #require(result.output.split(separator: "\n").first { $0.contains("Overall exposure level") })
         let score = Double(line.split(separator: ":").last?.split(separator: " ").first ?? "") ?? 10
-        #expect(score < 5.0, "\(line)")  // OK is below 5.0, SAFE below 2.0
-        #expect(line.contains("SAFE") || line.contains("OK"), "\(line)")
+        #expect(score <= 1.0, "\(line)")  // SAFE is below 2.0; issue 11 asks for 1.0 or lower
+        #expect(line.contains("SAFE"), "\(line)")
     }
 
     @Test func unitHasTheServiceBasics() throws {
         let text = try String(contentsOfFile: DefacerProcess.repositoryRoot + "/systemd/defacer.service", encoding: .utf8)
         for line in ["Type=notify", "ExecReload=/bin/kill -HUP $MAINPID", "User=defacer", "ProtectSystem=strict",
-                     "ReadWritePaths=/srv/defacer"] {
+                     "ReadWritePaths=/srv/defacer", "LimitCORE=0", "MemorySwapMax=0", "StateDirectory=defacer",
+                     "StateDirectoryMode=0700"] {
             #expect(text.contains(line + "\n"), "\(line)")
         }
         #expect(text.contains("WatchdogSec="))
         #expect(text.split(separator: "\n").filter { $0.hasPrefix("ReadWritePaths=") }.count == 1)
+        for key in ["StartLimitIntervalSec=", "StartLimitBurst=", "TasksMax="] {
+            #expect(text.split(separator: "\n").contains { $0.hasPrefix(key) && $0.count > key.count }, "\(key)")
+        }
         let sysusers = try String(contentsOfFile: DefacerProcess.repositoryRoot + "/systemd/sysusers.d/defacer.conf", encoding: .utf8)
         #expect(sysusers.contains("u     defacer"))
         let tmpfiles = try String(contentsOfFile: DefacerProcess.repositoryRoot + "/systemd/tmpfiles.d/defacer.conf", encoding: .utf8)
-        #expect(tmpfiles.contains("/srv/defacer/inbox     2775 defacer defacer"))
+        // other users can neither list nor enter the inbox (file names can carry patient names)
+        #expect(tmpfiles.contains("/srv/defacer/inbox     2770 defacer defacer"))
     }
 
     @Test func defaultConfigIsValidOnAFolderLayout() throws {
@@ -66,6 +72,8 @@ import TestSupport
         defer { try? FileManager.default.removeItem(atPath: root) }
         var text = try String(contentsOfFile: DefacerProcess.repositoryRoot + "/etc/defacer.toml", encoding: .utf8)
         text = text.replacingOccurrences(of: "root = \"/srv/defacer\"", with: "root = \"\(root)\"")
+        text = text.replacingOccurrences(of: "\"/etc/defacer/name-hash.key\"", with: "\"\(root)/name-hash.key\"")
+        try DurableFile.write(Array(String(repeating: "5a", count: 32).utf8), to: root + "/name-hash.key", replacing: false, mode: 0o640)
         try text.write(toFile: root + "/defacer.toml", atomically: true, encoding: .utf8)
         let result = try DefacerProcess.run(["check-config", "--config", root + "/defacer.toml"],
                                             environment: ["DEFACER_MODELS": DefacerProcess.repositoryRoot + "/models"])

@@ -48,6 +48,19 @@ package final class DropLayout: @unchecked Sendable {
         try text.write(toFile: configPath, atomically: true, encoding: .utf8)
     }
 
+    /// The name-hash key the service made on first start (`DaemonProcess` gives it `state/`
+    /// beside the config as its state folder), or the one at `keyFile`.
+    package func nameHashKey(_ keyFile: String? = nil) throws -> [UInt8] {
+        let text = try String(contentsOfFile: keyFile ?? root + "/state/name-hash.key", encoding: .utf8)
+        return Array(text.trimmingCharacters(in: .whitespacesAndNewlines).utf8)
+    }
+
+    /// What the service logs as NAME_HASH for `name`: the first 16 hex digits of HMAC-SHA256
+    /// under its key, worked out here with swift-crypto (as `openssl dgst -hmac` would).
+    package func nameHash(_ name: String, keyFile: String? = nil) throws -> String {
+        String(FileHash.hmacSHA256(Array(name.utf8), key: try nameHashKey(keyFile)).prefix(16))
+    }
+
     /// Visible names in a folder (no dotfiles), sorted.
     package func names(_ folder: String) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
@@ -216,6 +229,11 @@ package final class DaemonProcess: @unchecked Sendable {
         env["WATCHDOG_USEC"] = nil
         env["WATCHDOG_PID"] = nil
         env["JOURNAL_STREAM"] = nil
+        // the name-hash key made on first start goes beside the config, not into the tester's home
+        // (the folder made here, as systemd's StateDirectory is, owned by the user the service runs as)
+        let state = DurableFile.directory(of: config) + "/state"
+        env["STATE_DIRECTORY"] = state
+        if mkdir(state, 0o700) == 0, asNobody { chown(state, 65534, 65534) }
         for (k, v) in extra { env[k] = v }
         if asNobody {
             process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")

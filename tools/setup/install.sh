@@ -23,6 +23,18 @@ for arg in "$@"; do
     esac
 done
 
+# The secret key of the logged file-name hashes (NAME_HASH): 64 random hex digits, readable by
+# the service's group only; an existing key is kept (a new key changes every hash).
+make_name_hash_key() {
+    [ -e "$1" ] && return 0
+    getent group defacer >/dev/null || { echo "install: no group defacer: the service makes its own key in /var/lib/defacer" >&2; return 0; }
+    (umask 077; od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$1.tmp")
+    chown root:defacer "$1.tmp"
+    chmod 0640 "$1.tmp"
+    mv -n "$1.tmp" "$1"
+    rm -f "$1.tmp"
+}
+
 if [ "$build" = 1 ]; then
     swift build -c release
 fi
@@ -52,6 +64,7 @@ if [ -z "$DESTDIR" ]; then
     # the user, group and folders now, not only at the next boot
     if command -v systemd-sysusers >/dev/null; then systemd-sysusers /etc/sysusers.d/defacer.conf; fi
     if command -v systemd-tmpfiles >/dev/null; then systemd-tmpfiles --create /etc/tmpfiles.d/defacer.conf; fi
+    make_name_hash_key /etc/defacer/name-hash.key
     if [ -d /run/systemd/system ]; then
         systemctl daemon-reload
         echo "install: start it with: systemctl enable --now defacer"

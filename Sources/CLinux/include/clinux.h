@@ -10,4 +10,11 @@ int dfc_rename_noreplace(const char *from, const char *to);
 /// or -1 with errno set.
 long long dfc_filesystem_type(const char *path);
 
+/// prctl(PR_SET_DUMPABLE, 0): no core file and no ptrace by other processes of the same user
+/// (a core file of the service would hold a patient scan). Returns 0 or -1 with errno set.
+int dfc_set_not_dumpable(void);
+
+/// prctl(PR_GET_DUMPABLE): 1 when the process may dump core, 0 when not, -1 with errno set.
+int dfc_dumpable(void);
+
 #endif

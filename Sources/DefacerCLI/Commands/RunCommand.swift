@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLinux
 import DICOM
 import DropFolders
 import Engine
@@ -28,6 +29,11 @@ struct RunCommand: ParsableCommand {
     enum LogTarget: String, ExpressibleByArgument { case auto, journal, stderr }
 
     func run() throws {
+        // a core file or a debugger attached by another process of this user would show the scans
+        // being defaced: never dumpable (systemd/defacer.service also sets LimitCORE=0)
+        guard dfc_set_not_dumpable() == 0 else {
+            throw CommandFailure(message: "not starting: core dumps could not be switched off (prctl: \(String(cString: strerror(errno))))")
+        }
         let eventLog = EventLog(target: log == .auto ? nil : EventLog.Target(rawValue: log.rawValue))
         let settings: DaemonConfig
         do { settings = try ConfigLoader.load(config) } catch {
@@ -45,8 +51,12 @@ struct RunCommand: ParsableCommand {
         do { processors = try DropFolderService.loadProcessors(for: settings, models: settings.models) } catch {
             throw CommandFailure(message: "not starting: the models cannot be loaded: \(error)")
         }
+        let hasher: NameHasher
+        do { hasher = try NameHasher.load(configuredFile: settings.nameHashKeyFile) } catch {
+            throw CommandFailure(message: "not starting: \(error)")
+        }
         let service: DropFolderService
-        do { service = try DropFolderService(config: settings, processors: processors, log: eventLog) } catch {
+        do { service = try DropFolderService(config: settings, processors: processors, nameHasher: hasher, log: eventLog) } catch {
             throw CommandFailure(message: "not starting: \(error)")
         }
         service.run()  // returns once stopped by SIGTERM or SIGINT

@@ -25,7 +25,7 @@ package struct ConfigError: Error, Sendable, CustomStringConvertible {
 /// folders (present, writable, all of an inbox's folders on one file system, none shared).
 package enum ConfigLoader {
     package static let globalKeys = ["root", "max_jobs", "settle_seconds", "rescan_seconds", "poll_seconds", "models",
-                             "log_file_names", "crash_limit", "job_timeout_seconds", "retry_seconds",
+                             "log_file_names", "name_hash_key_file", "crash_limit", "job_timeout_seconds", "retry_seconds",
                              "write_retries", "dicom_settle_seconds", "dcm2niix", "dicom_timeout_seconds",
                              "dicom_keep_acquisition_times", "review_page", "defacing", "inbox"]
     package static let defacingKeys = ["mode", "margin_mm", "remove_ears", "outputs", "max_voxels"]
@@ -134,6 +134,7 @@ package enum ConfigLoader {
             config.rescanSeconds = double(table, "rescan_seconds", prefix: "", range: 1...86400, default: config.rescanSeconds)
             config.pollSeconds = double(table, "poll_seconds", prefix: "", range: 0.2...3600, default: config.pollSeconds)
             config.logFileNames = bool(table, "log_file_names", prefix: "", default: config.logFileNames)
+            config.nameHashKeyFile = path(table, "name_hash_key_file", prefix: "", root: root)
             config.crashLimit = int(table, "crash_limit", prefix: "", range: 1...100, default: config.crashLimit)
             config.jobTimeoutSeconds = double(table, "job_timeout_seconds", prefix: "", range: 10...604800, default: config.jobTimeoutSeconds)
             config.retrySeconds = double(table, "retry_seconds", prefix: "", range: 1...86400, default: config.retrySeconds)
@@ -260,6 +261,11 @@ package enum FolderCheck {
         if access(config.models + "/hdbet/model.json", R_OK) != 0 {
             issues.append(ConfigIssue(key: "models", message:
                 "\(config.models)/hdbet/model.json is missing or unreadable: install the models (tools/setup/setup.sh, tools/setup/install.sh) or fix the path"))
+        }
+        if let file = config.nameHashKeyFile {
+            do throws(NameHashKeyError) { _ = try NameHasher.read(file) } catch {
+                issues.append(ConfigIssue(key: "name_hash_key_file", message: error.description))
+            }
         }
         if let problem = config.dicom.converterProblem, config.inboxes.contains(where: \.acceptsDicom) {
             issues.append(ConfigIssue(key: "dcm2niix", message: problem))

@@ -18,6 +18,9 @@ package struct DaemonConfig: Sendable, Equatable {
     package var models: String
     /// Log file names; otherwise only a short hash of each name (file names can carry patient names).
     package var logFileNames = false
+    /// The secret key of the logged name hashes (`NAME_HASH`); nil: `name-hash.key` in the
+    /// service's state folder, made on first start (see `NameHasher`).
+    package var nameHashKeyFile: String?
     /// A scan that stopped the service this many times while being defaced goes to `failed`.
     package var crashLimit = 2
     /// A scan still being defaced after this long makes the health check fail (systemd's

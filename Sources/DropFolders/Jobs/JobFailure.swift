@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import Glibc
 
 /// Why a claimed scan or DICOM folder cannot be defaced, and the one way every such job ends:
 /// set aside after `crash_limit` starts that never ended, retried later when an output could
@@ -16,6 +17,12 @@ package struct JobFailure: Sendable {
         self.reason = reason
         self.code = code
         self.result = result
+    }
+
+    /// Whether a write failure's reason is a full disk or a used-up quota (ENOSPC, EDQUOT, as
+    /// the system words them in every `SystemError`): a reason to wait, not a fault of the scan.
+    package static func isDiskFull(_ reason: String) -> Bool {
+        [ENOSPC, EDQUOT].contains { reason.contains(String(cString: strerror($0))) }
     }
 
     /// The failure of a job started `crash_limit` times without ending (a crash, a kill or a
@@ -125,16 +132,26 @@ extension ScanJob {
     }
 
     /// An output could not be written (a full disk, permissions: not the scan's fault): the
-    /// attempt does not count as a crash and the job waits in the work folder for a retry,
-    /// until `write_retries` is used up; then `giveUp(failures)` says why it goes to failed.
+    /// attempt does not count as a crash and the job waits in the work folder for a retry.
+    /// A full disk (or quota) waits as long as it takes; other write failures until
+    /// `write_retries` is used up, then `giveUp(failures)` says why it goes to failed.
     package func retryLater(_ recordIn: JobRecord, reason: String, giveUp: (Int) -> JobFailure,
                             fail: (JobRecord, JobFailure) -> JobOutcome) -> JobOutcome {
         var record = recordIn
+        let dir = folder(of: record.scanID)
+        // partial outputs go first: on a full disk they hold the room the record needs
+        for sub in ["out", "convert", "failed-part"] { DurableFile.removeTree(dir + "/" + sub) }
         record.attempts -= 1
-        record.writeFailures += 1
-        if record.writeFailures > context.writeRetries { return fail(record, giveUp(record.writeFailures)) }
-        try? record.write(folder: folder(of: record.scanID))
+        let diskFull = JobFailure.isDiskFull(reason)
+        if !diskFull {
+            record.writeFailures += 1
+            if record.writeFailures > context.writeRetries { return fail(record, giveUp(record.writeFailures)) }
+        }
+        let written: Bool
+        do { try record.write(folder: dir); written = true } catch { written = false }
+        var said = diskFull ? "the disk holding \(inbox.outbox) is full: waiting (\(reason))" : reason
+        if !written { said += "; the work folder could not record this wait, so it counts as an attempt" }
         return JobOutcome(result: .retry, scanID: record.scanID, originalName: record.originalName,
-                          reason: reason, attempts: record.attempts)
+                          reason: said, attempts: record.attempts)
     }
 }

@@ -62,6 +62,8 @@ package actor DropFolderService {
     nonisolated let stopped = DispatchSemaphore(value: 0)
 
     var config: DaemonConfig
+    /// Keyed hashes of file names for the log (`NAME_HASH`).
+    var nameHasher: NameHasher
     var processors: [String: Defacer]
     var inboxes: [String: InboxState] = [:]
     var watchToInbox: [Int32: String] = [:]
@@ -86,8 +88,9 @@ package actor DropFolderService {
     var unhealthyReason: String?
 
     /// Opens inotify; nothing is watched or started until `run()`.
-    package init(config: DaemonConfig, processors: [String: Defacer], log: EventLog) throws(SystemError) {
+    package init(config: DaemonConfig, processors: [String: Defacer], nameHasher: NameHasher, log: EventLog) throws(SystemError) {
         self.config = config
+        self.nameHasher = nameHasher
         self.processors = processors
         self.log = log
         let executor = LoopExecutor(label: "defacer.service")
@@ -120,10 +123,10 @@ package actor DropFolderService {
         stopped.wait()
     }
 
-    /// The log fields naming a scan: its inbox and a hash of its name (the name itself only
+    /// The log fields naming a scan: its inbox and a keyed hash of its name (the name itself only
     /// when `log_file_names` is set).
     func fields(inbox: InboxConfig, name: String) -> [(String, String)] {
-        var f: [(String, String)] = [("INBOX", inbox.name), ("NAME_HASH", DropNames.nameHash(name))]
+        var f: [(String, String)] = [("INBOX", inbox.name), ("NAME_HASH", nameHasher.hash(name))]
         if config.logFileNames { f.append(("FILE_NAME", name)) }
         return f
     }

@@ -110,11 +110,12 @@ extension DropFolderService {
         log.log(.reloading, "reloading \(config.sourcePath)")
         let path = config.sourcePath, current = processors, models = config.models
         DispatchQueue.global().async { [self] in
-            var result: Result<(DaemonConfig, [String: Defacer]), any Error>
+            var result: Result<(DaemonConfig, [String: Defacer], NameHasher), any Error>
             do {
                 let new = try ConfigLoader.load(path)
+                let hasher = try NameHasher.load(configuredFile: new.nameHashKeyFile)
                 let engines = try Self.loadProcessors(for: new, existing: current, models: models)
-                result = .success((new, engines))
+                result = .success((new, engines, hasher))
             } catch {
                 result = .failure(error)
             }
@@ -123,17 +124,18 @@ extension DropFolderService {
         }
     }
 
-    func applyReload(_ result: Result<(DaemonConfig, [String: Defacer]), any Error>) {
+    func applyReload(_ result: Result<(DaemonConfig, [String: Defacer], NameHasher), any Error>) {
         reloading = false
         switch result {
         case .failure(let error):
             let text = "\(error)".replacingOccurrences(of: "\n", with: " ")
             log.log(.reloadFailed, "the new configuration is not valid; still running the old one: \(text)", [("REASON", text)])
-        case .success(let (new, engines)):
+        case .success(let (new, engines, hasher)):
             let old = config
             config = new
             config.sourcePath = old.sourcePath
             processors = engines
+            nameHasher = hasher
             applyInboxes(new.inboxes)
             startTimers()
             let n = new.inboxes.count

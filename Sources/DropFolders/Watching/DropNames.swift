@@ -27,9 +27,4 @@ package enum DropNames {
         if kind == .directory { return NiftiReader.hasNiftiExtension(name) }
         return true
     }
-
-    /// A short, stable hash of a file name for logs (`printf %s NAME | sha256sum | cut -c1-12`).
-    package static func nameHash(_ name: String) -> String {
-        String(FileHash.sha256(Array(name.utf8)).prefix(12))
-    }
 }

@@ -8,13 +8,14 @@ import SystemPackage
 public enum DurableFile {
     /// Writes bytes under a hidden temporary name, fsyncs, renames to `path` (replacing an
     /// existing file only when `replacing` is set), and fsyncs the folder. On failure nothing
-    /// is left behind. The file's mode is 0666 less the umask (UMask=0027 under systemd).
-    public static func write(_ bytes: some Sequence<UInt8>, to path: String, replacing: Bool) throws(SystemError) {
+    /// is left behind. The file's mode is `mode` (0666 unless given) less the umask (UMask=0027
+    /// under systemd).
+    public static func write(_ bytes: some Sequence<UInt8>, to path: String, replacing: Bool, mode: mode_t = 0o666) throws(SystemError) {
         let tmp = temporaryName(for: path)
         let fd: FileDescriptor
         do {
             fd = try FileDescriptor.open(FilePath(tmp), .writeOnly, options: [.create, .exclusiveCreate, .closeOnExec],
-                                         permissions: [.ownerReadWrite, .groupReadWrite, .otherReadWrite])
+                                         permissions: FilePermissions(rawValue: mode))
         } catch {
             throw SystemError("open", path: tmp, thrown: error)
         }

@@ -2,7 +2,7 @@ import Crypto
 import Foundation
 import Glibc
 
-/// SHA-256 digests as lowercase hex (`sha256sum`'s), on swift-crypto.
+/// SHA-256 digests and HMAC-SHA256 codes as lowercase hex (`sha256sum`'s), on swift-crypto.
 public enum FileHash {
     /// The digest of a regular file, read in 1 MiB pieces; nil when the path is not a regular
     /// file or cannot be read. Pipes and devices are never read from; with `followLinks` off a
@@ -32,7 +32,12 @@ public enum FileHash {
         hex(SHA256.hash(data: bytes))
     }
 
-    private static func hex(_ digest: SHA256.Digest) -> String {
+    /// HMAC-SHA256 of `bytes` under `key`, as lowercase hex.
+    public static func hmacSHA256(_ bytes: some DataProtocol, key: some ContiguousBytes) -> String {
+        hex(HMAC<SHA256>.authenticationCode(for: bytes, using: SymmetricKey(data: key)))
+    }
+
+    private static func hex(_ digest: some Sequence<UInt8>) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
         out.reserveCapacity(64)
