@@ -10,4 +10,4 @@ bash tools/setup/slurm.sh start
 # one release build: the whole-network tests need it, and the rest run there too
 swift build -c release --build-tests -Xswiftc -enable-testing
 swift test -c release -Xswiftc -enable-testing --skip-build
-bash tools/setup/fuzz.sh    # libFuzzer on the NIfTI and DICOM readers, about a minute each
+FUZZ_SEED=1 bash tools/setup/fuzz.sh    # libFuzzer on the NIfTI and DICOM readers, about a minute each

@@ -85,6 +85,10 @@ public struct NiftiLimits: Sendable, Equatable {
         }
     }
 
+    /// The least |det| of the voxel-to-world matrix over the product of its voxel edges that a
+    /// scan may have: 0.2 admits a gantry tilt or shear of up to 78 degrees.
+    static let minimumAxisSquareness = 0.2
+
     /// One axis: the voxel edge within `voxelSizeMM`, and `count` voxels within the field of view.
     func checkAxis(_ axis: Int, sizeMM: Double, count: Int64, source: String) throws(NiftiError.Code) {
         let size = String(format: "%.4g", sizeMM)

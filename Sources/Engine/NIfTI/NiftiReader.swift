@@ -148,11 +148,20 @@ public struct NiftiReader: Sendable {
             throw NiftiError(.invalidDimensions("the voxel-to-world matrix (\(header.affineSource)) is degenerate, so voxel size and orientation are unknown"), path: path)
         }
         let dims = header.dimensions
+        var edges: [Double] = []
         for axis in 0..<3 {
             let edge = (0..<3).map { a[$0, axis] * a[$0, axis] }.reduce(0, +).squareRoot()
             do { try limits.checkAxis(axis + 1, sizeMM: edge, count: Int64(dims[axis]), source: header.affineSource) } catch {
                 throw NiftiError(error, path: path)
             }
+            edges.append(edge)
+        }
+        // The volume of the unit voxel's box: 1 for square axes, cos(tilt) for a gantry tilt;
+        // near 0 the axes are nearly parallel and no scanner made the grid (a few digits of
+        // rounding, as any writer that stores the matrix as float does, make it singular).
+        let squareness = abs(det) / (edges[0] * edges[1] * edges[2])
+        if !(squareness >= NiftiLimits.minimumAxisSquareness) {
+            throw NiftiError(.invalidDimensions("the voxel axes in the voxel-to-world matrix (\(header.affineSource)) are nearly parallel (\(String(format: "%.2g", squareness)) of a square grid), so voxel size and orientation are unknown"), path: path)
         }
     }
 
