@@ -43,11 +43,12 @@ public enum DurableFile {
         try withDescriptor(path, options: [.directory, .closeOnExec]) { fd throws(SystemError) in try sync(fd, path: path) }
     }
 
-    /// Renames `from` to `to` atomically; fails with EEXIST when `to` exists, unless
-    /// `replacing` is set.
+    /// Renames `from` to `to`; fails with EEXIST when `to` exists, unless `replacing` is set.
+    /// Without `replacing` it is `move` (atomic where the file system allows RENAME_NOREPLACE,
+    /// else link and unlink, or a verified copy across mounts).
     public static func rename(_ from: String, to: String, replacing: Bool = false) throws(SystemError) {
-        let rc = replacing ? Glibc.rename(from, to) : dfc_rename_noreplace(from, to)
-        guard rc == 0 else { throw SystemError("rename", path: to, errno: Glibc.errno) }
+        guard replacing else { try move(from, to: to); return }
+        guard Glibc.rename(from, to) == 0 else { throw SystemError("rename", path: to, errno: Glibc.errno) }
     }
 
     /// The folder part of a path ("." when there is none).
