@@ -36,7 +36,10 @@ public struct SystemError: Error, Sendable, CustomStringConvertible {
     /// Whether `errno` says a full disk (ENOSPC) or a used-up quota (EDQUOT).
     public static func isDiskFull(_ errno: Int32) -> Bool { errno == ENOSPC || errno == EDQUOT }
 
-    public var description: String { "\(action) failed: \(Self.explain(errno, path: path))" }
+    public var description: String {
+        // a call on a folder is about that folder, not the one holding it
+        "\(action) failed: \(Self.explain(errno, path: call.hasSuffix("folder") ? path + "/" : path))"
+    }
 
     /// The operation in words: "writing /srv/outbox/x.nii.gz".
     public var action: String {
@@ -46,6 +49,7 @@ public struct SystemError: Error, Sendable, CustomStringConvertible {
         case "open": "opening \(path)"
         case "close": "closing \(path) (the last of its data reaches the disk then)"
         case "fsync": "flushing \(path) to the disk"
+        case "fsync folder": "flushing the folder \(path) to the disk"
         case "rename", "link": "moving a file to \(path)"
         case "unlink": "removing \(path)"
         case "mkdir": "creating the folder \(path)"

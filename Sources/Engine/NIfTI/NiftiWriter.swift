@@ -74,17 +74,21 @@ public struct NiftiWriter: Sendable {
         }
         try verify(header: header, tmpHeader: tmpHeader, tmpImage: tmpImage, isPair: form.isPair,
                    dataOffset: dataOffset, storage: volume.storage, path: path)
+        var placed: [String] = []  // final names this write put in place: removed again if it fails
         do {
             for t in temporaries { try DurableFile.fsyncFile(t) }
             if form.isPair {
                 // The image first: a header never points at a missing image.
                 try DurableFile.rename(tmpImage, to: imagePath, replacing: replaceExisting)
+                placed.append(imagePath)
                 try DurableFile.rename(tmpHeader, to: headerPath, replacing: replaceExisting)
             } else {
                 try DurableFile.rename(tmpHeader, to: headerPath, replacing: replaceExisting)
             }
+            placed.append(headerPath)
             try DurableFile.fsyncDirectory(DurableFile.directory(of: headerPath))
         } catch {
+            if !replaceExisting { for p in placed { unlink(p) } }
             if error.errno == EEXIST { throw NiftiError(.outputExists, path: error.path) }
             var failure = NiftiError(.writeFailed(error.description), path: path)
             failure.errno = error.errno
