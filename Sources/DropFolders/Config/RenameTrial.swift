@@ -21,13 +21,11 @@ package struct RenameTrial: Sendable {
         return "\(role) on \(fileSystem): no move works (\(problem ?? "unknown")); scans cannot pass through this folder"
     }
 
-    /// statfs magic numbers and names (network ones as in the watcher's list, and the local ones labs use).
-    static let fileSystems: [Int64: String] = [
-        0x6969: "NFS", 0xFF53_4D42: "CIFS", 0xFE53_4D42: "SMB2", 0x517B: "SMB", 0x6573_5546: "FUSE",
-        0x00C3_6400: "Ceph", 0x5346_414F: "AFS", 0x0BD0_0BD0: "Lustre", 0x4734_5441: "GPFS", 0x0102_1997: "9P",
+    /// statfs magic numbers and names: the network ones the service polls, and the local ones labs use.
+    static let fileSystems: [Int64: String] = DropFolderService.networkFileSystems.merging([
         0xEF53: "ext4", 0x5846_5342: "xfs", 0x9123_683E: "btrfs", 0x0102_1994: "tmpfs", 0x794C_7630: "overlay",
         0x2FC1_2FC1: "zfs",
-    ]
+    ]) { network, _ in network }
 
     /// The name of the file system holding `path` ("type 0x…" for one not in the list).
     package static func fileSystemName(of path: String) -> String {
