@@ -13,7 +13,7 @@ struct CheckConfigCommand: ParsableCommand {
         Checks the TOML syntax, every key's type and range, unknown keys, the models folder, \
         dcm2niix (when an inbox takes DICOM folders), and the folders: present, readable and writable by the user running this command (run it as \
         the service's user: sudo -u defacer defacer check-config), each inbox's folders on one \
-        file system, no folder shared where it must not be. A missing work folder is created.
+        file system, no folder shared where it must not be, and which move each folder allows (rename; link+unlink where RENAME_NOREPLACE is refused, as on NFS; a verified copy across bind mounts). A missing work folder is created.
         """
     )
 
@@ -22,6 +22,7 @@ struct CheckConfigCommand: ParsableCommand {
 
     func run() throws {
         let settings = try ConfigLoader.load(config)
+        var problems: [String] = []
         print("\(settings.sourcePath): valid")
         print("  max_jobs \(settings.maxJobs) (\(settings.threadsPerJob) engine thread\(settings.threadsPerJob == 1 ? "" : "s") per job), settle \(settings.settleSeconds) s, rescan every \(settings.rescanSeconds) s")
         print("  models \(settings.models)")
@@ -34,6 +35,13 @@ struct CheckConfigCommand: ParsableCommand {
             print("  inbox \(inbox.name): \(inbox.path)\(inbox.acceptsDicom ? " (NIfTI files and DICOM folders)" : " (NIfTI files only)")")
             print("    outbox \(inbox.outbox), failed \(inbox.failed), work \(inbox.work)\(inbox.archive.map { ", archive \($0)" } ?? "")")
             print("    \(d.mode.rawValue) mode, margin \(d.marginMM) mm, ears \(d.removeEars ? "removed" : "kept"), outputs \(OutputKind.allCases.filter { d.outputs.contains($0) }.map(\.rawValue).joined(separator: ", "))")
+            let trials = RenameTrial.run(for: inbox)
+            print("    moves: " + trials.map(\.line).joined(separator: "; "))
+            problems += trials.filter { $0.method == nil }.map { "inbox \(inbox.name): \($0.line)" }
+        }
+        if !problems.isEmpty {
+            for problem in problems { FileHandle.standardError.write(Data("defacer: \(problem)\n".utf8)) }
+            throw ExitCode(1)
         }
     }
 }

@@ -19,10 +19,12 @@ package struct JobFailure: Sendable {
         self.result = result
     }
 
-    /// Whether a write failure's reason is a full disk or a used-up quota (ENOSPC, EDQUOT, as
-    /// the system words them in every `SystemError`): a reason to wait, not a fault of the scan.
-    package static func isDiskFull(_ reason: String) -> Bool {
-        [ENOSPC, EDQUOT].contains { reason.contains(String(cString: strerror($0))) }
+    /// Whether a write failure is a full disk or a used-up quota: a reason to wait, not a fault
+    /// of the scan. Known by its errno; only a failure that reached here as words alone (a DICOM
+    /// conversion's) is known by the errno's name in them, as `SystemError` writes it.
+    package static func isDiskFull(errno: Int32?, reason: String) -> Bool {
+        if let errno { return SystemError.isDiskFull(errno) }
+        return [ENOSPC, EDQUOT].contains { reason.contains("(\(SystemError.name(of: $0)): ") || reason.contains(String(cString: strerror($0))) }
     }
 
     /// The failure of a job started `crash_limit` times without ending (a crash, a kill or a
@@ -123,6 +125,7 @@ extension ScanJob {
         } catch {
             return .stuck(record, "cannot record the failure: \(error)")
         }
+        TestPause.at("failing")
         var outcome = finish(record)
         if outcome.result == .failed {
             outcome.result = failure.result
@@ -135,14 +138,14 @@ extension ScanJob {
     /// attempt does not count as a crash and the job waits in the work folder for a retry.
     /// A full disk (or quota) waits as long as it takes; other write failures until
     /// `write_retries` is used up, then `giveUp(failures)` says why it goes to failed.
-    package func retryLater(_ recordIn: JobRecord, reason: String, giveUp: (Int) -> JobFailure,
+    package func retryLater(_ recordIn: JobRecord, reason: String, errno: Int32? = nil, giveUp: (Int) -> JobFailure,
                             fail: (JobRecord, JobFailure) -> JobOutcome) -> JobOutcome {
         var record = recordIn
         let dir = folder(of: record.scanID)
         // partial outputs go first: on a full disk they hold the room the record needs
         for sub in ["out", "convert", "failed-part"] { DurableFile.removeTree(dir + "/" + sub) }
         record.attempts -= 1
-        let diskFull = JobFailure.isDiskFull(reason)
+        let diskFull = JobFailure.isDiskFull(errno: errno, reason: reason)
         if !diskFull {
             record.writeFailures += 1
             if record.writeFailures > context.writeRetries { return fail(record, giveUp(record.writeFailures)) }

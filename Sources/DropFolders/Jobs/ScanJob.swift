@@ -83,6 +83,7 @@ package struct ScanJob: Sendable {
         var record = JobRecord(scanID: scanID, inbox: inbox.path, originalName: name, claimedName: scanID + ext,
                                phase: .claiming, claimedAt: EventLog.timestamp())
         if let failure = claim(source, record: &record, what: "scan") { return failure }
+        TestPause.at("claimed")
         return attempt(record)
     }
 
@@ -100,8 +101,7 @@ package struct ScanJob: Sendable {
             DurableFile.removeTree(dir)
             return .stuck(record, "cannot claim: \(error)")
         }
-        if dfc_rename_noreplace(source, dir + "/" + record.claimedName) != 0 {
-            let e = errno
+        if let e = DurableFile.moveFailure(source, to: dir + "/" + record.claimedName) {
             DurableFile.removeTree(dir)
             if e == ENOENT { return JobOutcome(result: .vanished, originalName: record.originalName) }
             return .stuck(record, "cannot move the \(what) into the work folder: \(String(cString: strerror(e)))")
@@ -115,9 +115,7 @@ package struct ScanJob: Sendable {
     /// Continues a scan found in the work folder (after a restart or a write failure).
     package func runResumed(scanID: String) -> JobOutcome {
         let dir = folder(of: scanID)
-        guard let record = JobRecord.read(folder: dir) else {
-            return JobOutcome(result: .stuck, scanID: scanID, originalName: "?", reason: "its job record is missing or damaged")
-        }
+        guard let record = JobRecord.read(folder: dir) else { return failDamagedRecord(scanID: scanID) }
         if record.source == .dicom, record.phase == .claiming || record.phase == .processing {
             return DicomJob(context: context).attempt(record)
         }
@@ -154,6 +152,7 @@ package struct ScanJob: Sendable {
         } catch {
             return .stuck(record, "cannot record the attempt: \(error)")
         }
+        TestPause.at("processing")
         let ext = DropNames.scanExtension(of: record.originalName) ?? ".nii.gz"
         let wanted = inbox.defacing.outputs
         func out(_ kind: OutputKind) -> String { outDir + "/" + OutputNames.outputName(stem: record.scanID, kind: kind, inputExtension: ext) }
@@ -168,7 +167,7 @@ package struct ScanJob: Sendable {
             DurableFile.removeTree(outDir)
             switch error.code {
             case .writeFailed, .model:
-                return retryLater(record, reason: error.reason, giveUp: { failures in
+                return retryLater(record, reason: error.reason, errno: error.errno, giveUp: { failures in
                     JobFailure(reason: "the outputs could not be written \(failures) times: \(error.reason)", code: "writeFailed")
                 }, fail: failScan)
             default:
@@ -211,7 +210,7 @@ package struct ScanJob: Sendable {
                                        to: outDir + "/" + reportName, replacing: false)
             } catch {
                 let reason = "the report could not be written: \(error)"
-                return retryLater(record, reason: reason, giveUp: { failures in
+                return retryLater(record, reason: reason, errno: error.errno, giveUp: { failures in
                     JobFailure(reason: "the outputs could not be written \(failures) times: \(reason)", code: "writeFailed")
                 }, fail: failScan)
             }
@@ -229,6 +228,7 @@ package struct ScanJob: Sendable {
         do { try record.write(folder: dir) } catch {
             return .stuck(record, "cannot record the outputs: \(error)")
         }
+        TestPause.at("publishing")
         return finish(record)
     }
 
@@ -244,8 +244,7 @@ package struct ScanJob: Sendable {
             let from = dir + "/" + record.moves[i].from
             guard DropEntry(path: from) != nil else { continue } // moved before a crash
             while true {
-                if dfc_rename_noreplace(from, record.moves[i].to) == 0 { break }
-                let e = errno
+                guard let e = DurableFile.moveFailure(from, to: record.moves[i].to) else { break }
                 if e == EEXIST {
                     // something of that name appeared meanwhile: never overwrite, take another name
                     let target = record.moves[i].to
@@ -256,6 +255,7 @@ package struct ScanJob: Sendable {
                 return .stuck(record, "cannot move a result to \(DurableFile.directory(of: record.moves[i].to)): \(String(cString: strerror(e)))")
             }
             folders.insert(DurableFile.directory(of: record.moves[i].to))
+            TestPause.at("moved-\(i + 1)")
         }
         for f in folders { try? DurableFile.fsyncDirectory(f) }
         if record.phase == .publishing {
@@ -263,10 +263,10 @@ package struct ScanJob: Sendable {
             if DropEntry(path: original) != nil {
                 if let archiveTo = record.archiveTo {
                     var target = archiveTo
-                    while dfc_rename_noreplace(original, target) != 0 {
-                        guard errno == EEXIST else { break }
-                        target = DurableFile.directory(of: archiveTo) + "/" + record.scanID + "-" + DurableFile.fileName(of: archiveTo)
-                        if access(target, F_OK) == 0 { break }
+                    while let e = DurableFile.moveFailure(original, to: target) {
+                        guard e == EEXIST else { return .stuck(record, "cannot move the original to \(DurableFile.directory(of: target)): \(String(cString: strerror(e)))") }
+                        let folder = DurableFile.directory(of: archiveTo)
+                        target = folder + "/" + Self.freeName(DurableFile.fileName(of: archiveTo), in: folder, also: [])
                     }
                     try? DurableFile.fsyncDirectory(DurableFile.directory(of: archiveTo))
                 } else if DropEntry(path: original)?.kind == .directory {
@@ -276,6 +276,7 @@ package struct ScanJob: Sendable {
                 }
             }
         }
+        TestPause.at("finished")
         DurableFile.removeTree(dir)
         try? DurableFile.fsyncDirectory(inbox.work)
         return JobOutcome(result: record.phase == .publishing ? .done : .failed, scanID: record.scanID,

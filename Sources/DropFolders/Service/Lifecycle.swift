@@ -83,8 +83,20 @@ extension DropFolderService {
             : "NIfTI files only"
         log.log(.watching, "inbox \(inbox.name): \(how); \(dicom); outbox \(inbox.outbox), failed \(inbox.failed)",
                 [("INBOX", inbox.name), ("WATCH", state.polling ? "poll" : "inotify"), ("DICOM", inbox.acceptsDicom ? "yes" : "no")])
+        logRenameTrials(inbox)
         recoverWork(inbox)
         rescan(inbox.path)
+    }
+
+    /// Says which move each of the inbox's folders allows ("outbox on NFS: link+unlink"), and
+    /// where none works, that scans cannot pass.
+    func logRenameTrials(_ inbox: InboxConfig) {
+        let trials = RenameTrial.run(for: inbox)
+        log.log(.watching, "inbox \(inbox.name): moves: " + trials.map(\.line).joined(separator: "; "),
+                [("INBOX", inbox.name), ("MOVES", trials.map { "\($0.role)=\($0.method?.rawValue ?? "none")" }.joined(separator: ","))])
+        for trial in trials where trial.method == nil {
+            log.log(.folderProblem, "inbox \(inbox.name): \(trial.line)", [("INBOX", inbox.name), ("FOLDER", trial.folder)])
+        }
     }
 
     func setWatch(_ path: String) {
@@ -130,6 +142,10 @@ extension DropFolderService {
         case .failure(let error):
             let text = "\(error)".replacingOccurrences(of: "\n", with: " ")
             log.log(.reloadFailed, "the new configuration is not valid; still running the old one: \(text)", [("REASON", text)])
+        case .success(let (new, _, _)) where !Self.movedWorkFolders(from: config, to: new).isEmpty:
+            let moved = Self.movedWorkFolders(from: config, to: new).joined(separator: "; ")
+            log.log(.reloadFailed, "the new configuration moves a work folder (\(moved)); scans claimed there would be stranded, so the reload was refused and the old configuration still runs: stop the service, move the work folder's contents, then start it",
+                    [("REASON", "work folder changed: \(moved)")])
         case .success(let (new, engines, hasher)):
             let old = config
             config = new
@@ -146,6 +162,15 @@ extension DropFolderService {
         notifier.ready(status: lastStatus)
         startJobs()
         publishStatus()
+    }
+
+    /// The inboxes (kept across a reload) whose work folder the new configuration changes:
+    /// "inbox main: /a/.defacer-work -> /b/work".
+    static func movedWorkFolders(from old: DaemonConfig, to new: DaemonConfig) -> [String] {
+        new.inboxes.compactMap { inbox in
+            guard let before = old.inboxes.first(where: { $0.path == inbox.path }), before.work != inbox.work else { return nil }
+            return "inbox \(inbox.name): \(before.work) -> \(inbox.work)"
+        }
     }
 
     /// Drops the inboxes that left the configuration, updates the others, adds the new ones.

@@ -1,8 +1,10 @@
 import Engine
+import Glibc
 
 /// Restart recovery: at start (and when an inbox is added) every job folder an earlier run
 /// left in the inbox's work folder is requeued, and its job record (`Jobs/JobRecord.swift`)
-/// says where to resume: claim, defacing, or the moves to the outbox or to failed.
+/// says where to resume: claim, defacing, or the moves to the outbox or to failed. A folder
+/// whose record is damaged is requeued too, and its scan goes to failed with that reason.
 extension DropFolderService {
     /// Requeues the scans a previous run left in an inbox's work folder.
     func recoverWork(_ inbox: InboxConfig) {
@@ -10,24 +12,70 @@ extension DropFolderService {
         for name in names.sorted() where !name.hasPrefix(".") {
             let dir = inbox.work + "/" + name
             guard DropEntry(path: dir)?.kind == .directory else { continue }
-            guard let record = JobRecord.read(folder: dir) else {
-                let rest = (DurableFile.list(dir) ?? []).filter { !$0.hasPrefix(".") && $0 != "out" }
-                if rest.isEmpty { DurableFile.removeTree(dir) } else {
-                    log.log(.folderProblem, "work folder of inbox \(inbox.name): \(name) has no job record; left alone",
-                            [("INBOX", inbox.name), ("SCAN_ID", name)])
-                }
+            let record = JobRecord.read(folder: dir)
+            if let record, record.phase == .claiming, !Self.claimHappened(record, dir: dir, inbox: inbox) {
+                DurableFile.removeTree(dir)  // the move never happened: the scan is still in the inbox
                 continue
             }
-            if record.phase == .claiming && DropEntry(path: dir + "/" + record.claimedName) == nil {
-                DurableFile.removeTree(dir)  // the rename never happened: the scan is still in the inbox
+            if record == nil && ScanJob.claimedEntries(dir).isEmpty {
+                DurableFile.removeTree(dir)  // a job folder with nothing of a scan in it
                 continue
             }
-            guard !queuedResumes.contains(record.scanID) else { continue }
-            queuedResumes.insert(record.scanID)
-            queue.append(QueueItem(inbox: inbox.path, kind: .resume(scanID: record.scanID)))
+            guard !queuedResumes.contains(name) else { continue }
+            queuedResumes.insert(name)
+            queue.append(QueueItem(inbox: inbox.path, kind: .resume(scanID: name)))
+            guard let record else {
+                log.log(.requeued, "scan \(name) in the work folder of inbox \(inbox.name) has a damaged or missing job record; it goes to failed",
+                        [("INBOX", inbox.name), ("SCAN_ID", name)])
+                continue
+            }
             log.log(.requeued, "scan \(record.scanID) from inbox \(inbox.name) was left \(record.phase.rawValue) by an earlier run (attempts so far: \(record.attempts)); requeued",
                     fields(inbox: inbox, name: record.originalName) + [("SCAN_ID", record.scanID), ("PHASE", record.phase.rawValue),
                                                                           ("ATTEMPT", "\(record.attempts)")])
         }
+    }
+
+    /// Whether a claim that a restart interrupted got the scan into the job folder. A claim by
+    /// link (or copy) that stopped before the inbox name was removed is completed here, so
+    /// that the inbox does not offer the scan a second time.
+    static func claimHappened(_ record: JobRecord, dir: String, inbox: InboxConfig) -> Bool {
+        let claimed = dir + "/" + record.claimedName
+        guard let entry = DropEntry(path: claimed) else { return false }
+        let original = inbox.path + "/" + record.originalName
+        if entry.kind == .directory {
+            // a folder moved over an empty one made for it: still empty means not moved
+            if DurableFile.list(claimed)?.isEmpty == true && DropEntry(path: original) != nil { return false }
+            return true
+        }
+        _ = try? DurableFile.completeIfAlreadyThere(original, claimed)
+        return true
+    }
+}
+
+extension ScanJob {
+    /// What of a claimed scan a job folder holds (the scan file or DICOM folder), without the
+    /// record, outputs, conversion and hidden temporary files.
+    package static func claimedEntries(_ dir: String) -> [String] {
+        (DurableFile.list(dir) ?? []).filter {
+            !$0.hasPrefix(".") && ![JobRecord.fileName, "out", "convert", "failed-part"].contains($0) && !$0.hasSuffix(".reason.json")
+        }.sorted()
+    }
+
+    /// A job folder whose `job.json` is missing or cannot be read: what it holds cannot be
+    /// resumed safely (it is not known what was done), so the claimed scan goes to failed,
+    /// unchanged, with the reason; a folder holding nothing of a scan is removed.
+    package func failDamagedRecord(scanID: String) -> JobOutcome {
+        let dir = folder(of: scanID)
+        guard let claimed = Self.claimedEntries(dir).first else {
+            DurableFile.removeTree(dir)
+            return JobOutcome(result: .vanished, scanID: scanID, originalName: "?")
+        }
+        let isFolder = DropEntry(path: dir + "/" + claimed)?.kind == .directory
+        var record = JobRecord(scanID: scanID, inbox: inbox.path, originalName: claimed, claimedName: claimed,
+                               phase: .processing, claimedAt: EventLog.timestamp())
+        record.source = isFolder ? .dicom : .nifti
+        let failure = JobFailure(reason: "its job record (\(JobRecord.fileName)) in the work folder was damaged, so defacer cannot tell how far it got; the scan was set aside unchanged: check it and drop it again",
+                                 code: "damagedJobRecord")
+        return isFolder ? fail(record, failure) : failScan(record, failure)
     }
 }

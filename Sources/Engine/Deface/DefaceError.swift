@@ -25,6 +25,8 @@ public struct DefaceError: Error, Sendable, CustomStringConvertible {
     public var path: String
     /// The reason in plain words.
     public var reason: String
+    /// For an output that failed in a system call: its errno (ENOSPC...), for code that reacts to it.
+    public var errno: Int32?
 
     public init(_ code: Code, path: String, reason: String) {
         self.code = code
@@ -35,6 +37,7 @@ public struct DefaceError: Error, Sendable, CustomStringConvertible {
     init(_ error: NiftiError, input: String) {
         if case .writeFailed = error.code {
             self.init(.writeFailed, path: input, reason: "writing \(error.path) failed: \(error.reason)")
+            errno = error.errno
         } else if case .outputExists = error.code {
             self.init(.writeFailed, path: input, reason: "\(error.path) already exists; defacer never overwrites files")
         } else {

@@ -86,7 +86,9 @@ public struct Defacer: Sendable {
             throw DefaceError(error, input: input)
         } catch {
             for path in written { unlink(path) }
-            throw DefaceError(.writeFailed, path: input, reason: "an output could not be written: \(error)")
+            var failure = DefaceError(.writeFailed, path: input, reason: "an output could not be written: \(error)")
+            failure.errno = (error as? SystemError)?.errno
+            throw failure
         }
         return report
     }

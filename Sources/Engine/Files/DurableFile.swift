@@ -25,9 +25,12 @@ public enum DurableFile {
                 try sync(fd, path: tmp)
             }
             try rename(tmp, to: path, replacing: replacing)
-            try fsyncDirectory(directory(of: path))
         } catch {
             unlink(tmp)
+            throw error
+        }
+        do { try fsyncDirectory(directory(of: path)) } catch {
+            if !replacing { unlink(path) }  // a new file whose name may not survive: none rather than maybe
             throw error
         }
     }
@@ -40,14 +43,15 @@ public enum DurableFile {
 
     /// Flushes a folder's entries (new names, removals) to disk.
     public static func fsyncDirectory(_ path: String) throws(SystemError) {
-        try withDescriptor(path, options: [.directory, .closeOnExec]) { fd throws(SystemError) in try sync(fd, path: path) }
+        try withDescriptor(path, options: [.directory, .closeOnExec]) { fd throws(SystemError) in try sync(fd, path: path, call: "fsync folder") }
     }
 
-    /// Renames `from` to `to` atomically; fails with EEXIST when `to` exists, unless
-    /// `replacing` is set.
+    /// Renames `from` to `to`; fails with EEXIST when `to` exists, unless `replacing` is set.
+    /// Without `replacing` it is `move` (atomic where the file system allows RENAME_NOREPLACE,
+    /// else link and unlink, or a verified copy across mounts).
     public static func rename(_ from: String, to: String, replacing: Bool = false) throws(SystemError) {
-        let rc = replacing ? Glibc.rename(from, to) : dfc_rename_noreplace(from, to)
-        guard rc == 0 else { throw SystemError("rename", path: to, errno: Glibc.errno) }
+        guard replacing else { try move(from, to: to); return }
+        guard Glibc.rename(from, to) == 0 else { throw SystemError("rename", path: to, errno: Glibc.errno) }
     }
 
     /// The folder part of a path ("." when there is none).
@@ -101,7 +105,7 @@ public enum DurableFile {
         do { try fd.close() } catch { throw SystemError("close", path: path, thrown: error) }
     }
 
-    private static func sync(_ fd: FileDescriptor, path: String) throws(SystemError) {
-        guard fsync(fd.rawValue) == 0 else { throw SystemError("fsync", path: path, errno: Glibc.errno) }
+    private static func sync(_ fd: FileDescriptor, path: String, call: String = "fsync") throws(SystemError) {
+        guard fsync(fd.rawValue) == 0 else { throw SystemError(call, path: path, errno: Glibc.errno) }
     }
 }

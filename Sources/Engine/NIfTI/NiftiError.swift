@@ -27,6 +27,8 @@ public struct NiftiError: Error, Sendable, Equatable, CustomStringConvertible {
     public var code: Code
     /// The file the error is about.
     public var path: String
+    /// For a write that failed in a system call: its errno (ENOSPC...), for code that reacts to it.
+    public var errno: Int32?
 
     public init(_ code: Code, path: String) {
         self.code = code

@@ -67,24 +67,32 @@ public struct NiftiWriter: Sendable {
             return dfc_nifti_write(tmpHeader, &raw, bytes.baseAddress, Int64(bytes.count), &dataOffset)
         }
         guard rc == 0 else {
-            throw NiftiError(.writeFailed(rc == DFC_WRITE_REFUSED ? "libnifti refused the header"
-                                          : String(cString: strerror(-rc))), path: path)
+            guard rc != DFC_WRITE_REFUSED else { throw NiftiError(.writeFailed("libnifti refused the header"), path: path) }
+            var error = NiftiError(.writeFailed(SystemError.explain(-rc, path: path)), path: path)
+            error.errno = -rc
+            throw error
         }
         try verify(header: header, tmpHeader: tmpHeader, tmpImage: tmpImage, isPair: form.isPair,
                    dataOffset: dataOffset, storage: volume.storage, path: path)
+        var placed: [String] = []  // final names this write put in place: removed again if it fails
         do {
             for t in temporaries { try DurableFile.fsyncFile(t) }
             if form.isPair {
                 // The image first: a header never points at a missing image.
                 try DurableFile.rename(tmpImage, to: imagePath, replacing: replaceExisting)
+                placed.append(imagePath)
                 try DurableFile.rename(tmpHeader, to: headerPath, replacing: replaceExisting)
             } else {
                 try DurableFile.rename(tmpHeader, to: headerPath, replacing: replaceExisting)
             }
+            placed.append(headerPath)
             try DurableFile.fsyncDirectory(DurableFile.directory(of: headerPath))
         } catch {
+            if !replaceExisting { for p in placed { unlink(p) } }
             if error.errno == EEXIST { throw NiftiError(.outputExists, path: error.path) }
-            throw NiftiError(.writeFailed(error.description), path: path)
+            var failure = NiftiError(.writeFailed(error.description), path: path)
+            failure.errno = error.errno
+            throw failure
         }
         return form.isPair ? [headerPath, imagePath] : [headerPath]
     }

@@ -1,0 +1,144 @@
+// An LD_PRELOAD fault shim for defacer's fault tests (not a product target; the tests build it
+// with clang: clang -shared -fPIC -O1 -o faultshim.so faultshim.c -ldl).
+//
+//   DEFACER_FAULT=write:ENOSPC:7      the 7th write() fails with ENOSPC (once: the fault then clears)
+//   DEFACER_FAULT=fsync:EIO:2         also fdatasync; rename:EXDEV:1, renameat2:EINVAL:1, link:EXDEV:1, close:EIO:3
+//   DEFACER_FAULT=renameat2:EINVAL:*  every call fails (a file system that never allows it)
+//   DEFACER_FAULT=renameat2:EINVAL:*,link:EPERM:*   up to four faults at once, comma-separated
+//   DEFACER_FAULT_PREFIX=/tmp/x       only calls on paths under this prefix count and fail
+//                                     (for write/fsync/close: the descriptor's path)
+//   DEFACER_FAULT_COUNT=FILE          counting mode: at exit, "function count" lines are appended to FILE
+//
+// Counting is per process; the counters are atomic, so the engine's threads may write at once.
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum { F_WRITE, F_FSYNC, F_RENAME, F_RENAMEAT2, F_LINK, F_CLOSE, F_COUNT };
+static const char *names[F_COUNT] = {"write", "fsync", "rename", "renameat2", "link", "close"};
+static long counts[F_COUNT];
+static struct { int fn, err, every; long nth; } faults[4];
+static int nfaults = 0;
+static const char *prefix = NULL;
+static const char *count_file = NULL;
+
+static int errno_named(const char *s) {
+    static const struct { const char *n; int e; } table[] = {
+        {"ENOSPC", ENOSPC}, {"EIO", EIO}, {"EINVAL", EINVAL}, {"EXDEV", EXDEV}, {"EDQUOT", EDQUOT},
+        {"EPERM", EPERM}, {"EACCES", EACCES}, {"EROFS", EROFS}, {"ENOSYS", ENOSYS}, {"EINTR", EINTR}};
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (strcmp(s, table[i].n) == 0) return table[i].e;
+    return EIO;
+}
+
+__attribute__((constructor)) static void setup(void) {
+    prefix = getenv("DEFACER_FAULT_PREFIX");
+    count_file = getenv("DEFACER_FAULT_COUNT");
+    const char *spec = getenv("DEFACER_FAULT");
+    if (!spec) return;
+    char buf[256], *save = NULL;
+    snprintf(buf, sizeof buf, "%s", spec);
+    for (char *one = strtok_r(buf, ",", &save); one && nfaults < 4; one = strtok_r(NULL, ",", &save)) {
+        char *inner = NULL;
+        char *fn = strtok_r(one, ":", &inner), *err = strtok_r(NULL, ":", &inner), *n = strtok_r(NULL, ":", &inner);
+        if (!fn || !err || !n) continue;
+        int which = -1;
+        for (int i = 0; i < F_COUNT; i++)
+            if (strcmp(fn, names[i]) == 0) which = i;
+        if (which < 0) continue;
+        faults[nfaults].fn = which;
+        faults[nfaults].err = errno_named(err);
+        faults[nfaults].every = strcmp(n, "*") == 0;
+        faults[nfaults].nth = faults[nfaults].every ? 0 : atol(n);
+        nfaults++;
+    }
+}
+
+__attribute__((destructor)) static void report(void) {
+    if (!count_file) return;
+    FILE *f = fopen(count_file, "a");
+    if (!f) return;
+    for (int i = 0; i < F_COUNT; i++) fprintf(f, "%s %ld\n", names[i], __atomic_load_n(&counts[i], __ATOMIC_SEQ_CST));
+    fclose(f);
+}
+
+static int under_prefix(const char *path) {
+    return !prefix || (path && strncmp(path, prefix, strlen(prefix)) == 0);
+}
+
+static int fd_under_prefix(int fd) {
+    if (!prefix) return 1;
+    char link[64], path[4096];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    int saved = errno;
+    ssize_t n = readlink(link, path, sizeof path - 1);
+    errno = saved;
+    if (n <= 0) return 0;
+    path[n] = 0;
+    return under_prefix(path);
+}
+
+// Counts a call that concerns a watched path; the errno to fail it with, or 0 to let it run.
+static int should_fail(int which, int relevant) {
+    if (!relevant) return 0;
+    long k = __atomic_add_fetch(&counts[which], 1, __ATOMIC_SEQ_CST);
+    for (int i = 0; i < nfaults; i++)
+        if (faults[i].fn == which && (faults[i].every || k == faults[i].nth)) return faults[i].err;
+    return 0;
+}
+
+#define REAL(name) static __typeof__(name) *real; if (!real) real = (__typeof__(name) *)dlsym(RTLD_NEXT, #name)
+
+ssize_t write(int fd, const void *b, size_t n) {
+    REAL(write);
+    int e = fd > 2 ? should_fail(F_WRITE, fd_under_prefix(fd)) : 0;
+    if (e) { errno = e; return -1; }
+    return real(fd, b, n);
+}
+
+int fsync(int fd) {
+    REAL(fsync);
+    int e = should_fail(F_FSYNC, fd_under_prefix(fd));
+    if (e) { errno = e; return -1; }
+    return real(fd);
+}
+
+int fdatasync(int fd) {
+    REAL(fdatasync);
+    int e = should_fail(F_FSYNC, fd_under_prefix(fd));
+    if (e) { errno = e; return -1; }
+    return real(fd);
+}
+
+int close(int fd) {
+    REAL(close);
+    int e = fd > 2 ? should_fail(F_CLOSE, fd_under_prefix(fd)) : 0;
+    if (e) { real(fd); errno = e; return -1; }
+    return real(fd);
+}
+
+int rename(const char *a, const char *b) {
+    REAL(rename);
+    int e = should_fail(F_RENAME, under_prefix(a) || under_prefix(b));
+    if (e) { errno = e; return -1; }
+    return real(a, b);
+}
+
+int renameat2(int da, const char *a, int db, const char *b, unsigned flags) {
+    REAL(renameat2);
+    int e = should_fail(F_RENAMEAT2, under_prefix(a) || under_prefix(b));
+    if (e) { errno = e; return -1; }
+    return real(da, a, db, b, flags);
+}
+
+int link(const char *a, const char *b) {
+    REAL(link);
+    int e = should_fail(F_LINK, under_prefix(a) || under_prefix(b));
+    if (e) { errno = e; return -1; }
+    return real(a, b);
+}
