@@ -41,8 +41,9 @@ extension Defacer {
         clock.lap("head, frame and orientation")
         try Self.checkFront(brainMask.mask, grid: grid, spacing: spacing, input: input)
         let edges = FieldOfViewEdges.extend(brainMask.mask, grid: grid, spacing: spacing, reach: 10)
-        var regions = try regionSource.regions(volume: volume, view: view, head: head, brain: edges.mask, grid: grid, spacing: spacing,
-                                               frame: frame, removeEars: options.removeEars, input: input, clock: &clock)
+        let found = try regionSource.regions(volume: volume, view: view, head: head, brain: edges.mask, grid: grid, spacing: spacing,
+                                             frame: frame, removeEars: options.removeEars, marginMM: options.marginMM, input: input, clock: &clock)
+        var regions = found.regions
         // the guard: the margin is measured from wherever HD-BET gives the brain a chance
         // above 5% (a little wider than its 50% mask), continued past the field of view's edges
         var guarded = brainMask.probability.map { $0 > Self.guardProbability ? UInt8(1) : 0 }
@@ -72,7 +73,7 @@ extension Defacer {
         if !edges.faces.isEmpty {
             warnings.append("the brain reaches the \(edges.faces.joined(separator: ", ")) edge of the field of view; it was taken to continue past it")
         }
-        let faceRegion = regionSource.describe(regions: regions, removal: removal, head: head, voxelML: voxelML)
+        let faceRegion = regionSource.describe(markedHead: found.markedHead, removal: removal, voxelML: voxelML)
         warnings += FaceRegionSource.warnings(faceRegion, marginMM: options.marginMM)
         let features = FeatureEstimate.estimate(head: head, removed: removal.removed, grid: grid, spacing: spacing, frame: frame)
         warnings += Self.unusual(removal: removal, features: features, faceInView: faceInView, voxelML: voxelML)
