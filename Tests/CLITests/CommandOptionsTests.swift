@@ -8,7 +8,8 @@ import TestSupport
     /// The long options each subcommand's help lists, as before the option groups.
     static let flags: [String: [String]] = [
         "deface": ["--output", "--mask", "--brain-mask", "--qc", "--report", "--mode", "--keep-ears", "--margin",
-                   "--models", "--dcm2niix", "--keep-acquisition-times", "--brain-mask-outputs"],
+                   "--models", "--dcm2niix", "--keep-acquisition-times", "--brain-mask-outputs", "--method", "--model",
+                   "--remove-labels"],
         "brain": ["--mask", "--probability", "--mode", "--models"],
         "bench": ["--models", "--scan", "--json"],
         "evaluate": ["--only", "--work", "--mode", "--models", "--json", "--accurate-check"],

@@ -25,7 +25,7 @@ tensors, with exactly the shapes, that nnU-Net's Generic_UNet builds from the pl
 
 Usage:
     tools/defacer_tools/convert_nnunet.py --model-dir DIR --out models/NAME --source "..."
-        --licence "..." [--name NAME] [--folds 0,1,2,3,4] [--checkpoint model_final_checkpoint]
+        --licence "..." [--labels 1=face,2=ears] [--name NAME] [--folds 0,1,2,3,4] [--checkpoint model_final_checkpoint]
     tools/defacer_tools/convert_nnunet.py --check --out models/NAME   # verify an existing output
 
 Exit status 0 on success; on anything unexpected it prints one clear
@@ -308,6 +308,7 @@ def run_convert(args) -> int:
         ("postprocessing", postprocessing),
         ("source", args.source),
         ("licence", args.licence),
+        ("labels", parse_labels(args.labels)),
         ("converted_by", "tools/defacer_tools/convert_nnunet.py"),
     ])
     # written last: a complete model.json means a complete conversion
@@ -317,6 +318,17 @@ def run_convert(args) -> int:
     atomic_write(os.path.join(args.out, "model.json"), (text + "\n").encode())
     print("convert_nnunet: wrote %d folds and model.json to %s" % (len(files), args.out))
     return 0
+
+
+def parse_labels(text):
+    """`1=face,2=ears` -> {"1": "face", "2": "ears"} (the names defacer reports); {} when not given."""
+    labels = OrderedDict()
+    for item in filter(None, (text or "").split(",")):
+        number, _, name = item.partition("=")
+        if not number.strip().isdigit() or not name.strip():
+            raise ConversionError("--labels takes NUMBER=NAME pairs separated by commas, not %r" % item)
+        labels[number.strip()] = name.strip()
+    return labels
 
 
 def run_check(args) -> int:
@@ -352,6 +364,7 @@ def main(argv=None) -> int:
     ap.add_argument("--name", help="model name for model.json (default: the output folder's name)")
     ap.add_argument("--source", default="", help="where the model comes from (recorded in model.json)")
     ap.add_argument("--licence", default="", help="the model's licence (recorded in model.json)")
+    ap.add_argument("--labels", help="label names, e.g. 1=face,2=ears (recorded in model.json)")
     ap.add_argument("--folds", help="comma-separated fold numbers, or 'all' (default: every fold_K folder)")
     ap.add_argument("--checkpoint", default="model_final_checkpoint", help="checkpoint name in each fold")
     ap.add_argument("--check", action="store_true", help="only verify that --out holds a complete conversion")

@@ -73,16 +73,24 @@ struct BatchSettings: Codable, Sendable, Equatable {
     var models: String
     /// The DICOM converter (absolute path, or a name on PATH).
     var dcm2niix: String
+    /// The converted nnU-Net face model (absolute) for `--method nnunet`, and its labels removed; nil: built-in.
+    var faceModel: String?
+    var removeLabels: [Int]?
 
     /// The arguments `defacer deface` takes for these settings.
     var defaceArguments: [String] {
         var args = ["--mode", mode, "--margin", String(marginMM), "--models", models]
         if keepEars { args.append("--keep-ears") }
+        if let faceModel {
+            args += ["--method", "nnunet", "--model", faceModel]
+            if let labels = removeLabels, !labels.isEmpty { args += ["--remove-labels", labels.map(String.init).joined(separator: ",")] }
+        }
         return args
     }
 
     /// Whether two settings give the same defaced images (the converter may move).
     func sameOutputs(as other: BatchSettings) -> Bool {
         mode == other.mode && keepEars == other.keepEars && marginMM == other.marginMM
+            && faceModel == other.faceModel && (removeLabels ?? []) == (other.removeLabels ?? [])
     }
 }

@@ -32,6 +32,8 @@ struct BatchCommand: ParsableCommand {
 
     @OptionGroup var defacing: DefacingOptions
 
+    @OptionGroup var faceMethod: FaceMethodOptions
+
     @Option(help: "The DICOM converter: a program on PATH or a path.")
     var dcm2niix = "dcm2niix"
 
@@ -73,9 +75,13 @@ struct BatchCommand: ParsableCommand {
             if code != 0 { throw ExitCode(code) }
             return
         }
-        let settings = BatchSettings(mode: model.mode.rawValue, keepEars: defacing.keepEars, marginMM: defacing.margin,
+        var settings = BatchSettings(mode: model.mode.rawValue, keepEars: defacing.keepEars, marginMM: defacing.margin,
                                      models: DurableFile.resolve(model.models, against: cwd),
                                      dcm2niix: dcm2niix.contains("/") ? DurableFile.resolve(dcm2niix, against: cwd) : dcm2niix)
+        if let folder = faceMethod.model, faceMethod.method == .nnunet {
+            settings.faceModel = DurableFile.resolve(folder, against: cwd)
+            settings.removeLabels = try faceMethod.labels()
+        }
         var run = BatchRun(folder: BatchFolder(output: DurableFile.resolve(output ?? "", against: cwd)), settings: settings)
         run.jobs = jobs
         if slurm {

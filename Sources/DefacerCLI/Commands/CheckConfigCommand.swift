@@ -35,6 +35,9 @@ struct CheckConfigCommand: ParsableCommand {
             print("  inbox \(inbox.name): \(inbox.path)\(inbox.acceptsDicom ? " (NIfTI files and DICOM folders)" : " (NIfTI files only)")")
             print("    outbox \(inbox.outbox), failed \(inbox.failed), work \(inbox.work)\(inbox.archive.map { ", archive \($0)" } ?? "")")
             print("    \(d.mode.rawValue) mode, margin \(d.marginMM) mm, ears \(d.removeEars ? "removed" : "kept"), outputs \(OutputKind.allCases.filter { d.outputs.contains($0) }.map(\.rawValue).joined(separator: ", "))")
+            if case .nnunet(let folder, let labels) = d.method {
+                print("    face and ears: nnU-Net model \(folder), labels \(labels.isEmpty ? "all" : labels.map(String.init).joined(separator: ", "))")
+            }
             let trials = RenameTrial.run(for: inbox)
             print("    moves: " + trials.map(\.line).joined(separator: "; "))
             problems += trials.filter { $0.method == nil }.map { "inbox \(inbox.name): \($0.line)" }

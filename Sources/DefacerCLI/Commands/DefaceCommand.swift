@@ -45,6 +45,8 @@ struct DefaceCommand: ParsableCommand {
 
     @OptionGroup var model: ModelOptions
 
+    @OptionGroup var faceMethod: FaceMethodOptions
+
     @Option(help: "The DICOM converter (a DICOM folder only): a program on PATH or a path.")
     var dcm2niix = "dcm2niix"
 
@@ -55,7 +57,8 @@ struct DefaceCommand: ParsableCommand {
     var brainMaskOutputs = false
 
     func run() throws {
-        let options = model.defaceOptions(marginMM: defacing.margin, removeEars: !defacing.keepEars)
+        var options = model.defaceOptions(marginMM: defacing.margin, removeEars: !defacing.keepEars)
+        options.method = faceMethod.defaceMethod
         var isFolder: ObjCBool = false
         if FileManager.default.fileExists(atPath: input, isDirectory: &isFolder), isFolder.boolValue {
             try runDicom(options: options)
@@ -71,6 +74,9 @@ struct DefaceCommand: ParsableCommand {
         print(String(format: "defaced %@: removed %.1f ml (face %d voxels, ears %d), brain voxels touched: %d, %.1f s",
                      input as NSString, result.volumeRemovedML, result.faceVoxelsRemoved, result.earVoxelsRemoved,
                      result.brainVoxelsTouched, result.totalSeconds))
+        if let region = result.faceRegion, let name = region.model {
+            print("face and ears found by \(region.method) model \(name) (source: \(region.modelSource ?? "not stated"); licence: \(region.modelLicence ?? "not stated"))")
+        }
         for warning in result.warnings { print("warning: \(warning)") }
         print("wrote \(outputs.defaced)")
     }

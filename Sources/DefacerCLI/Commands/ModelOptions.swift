@@ -1,6 +1,7 @@
 import ArgumentParser
 import DropFolders
 import Engine
+import Foundation
 
 /// `--models`: the folder of the converted HD-BET model (`bench`; with `--mode` in `ModelOptions`).
 struct ModelFolderOption: ParsableArguments {
@@ -37,3 +38,41 @@ struct DefacingOptions: ParsableArguments {
 }
 
 extension BrainExtractor.Mode: ExpressibleByArgument {}
+
+/// `--method`, `--model` and `--remove-labels`, shared by `deface` and `batch`: where the face
+/// and ears come from (the brain guard and every check after it are the same).
+struct FaceMethodOptions: ParsableArguments {
+    enum Name: String, ExpressibleByArgument, CaseIterable { case builtin, nnunet }
+
+    @Option(help: "builtin: defacer's own rules around the brain; nnunet: the labels of the converted nnU-Net v1 model given with --model")
+    var method: Name = .builtin
+
+    @Option(help: "Folder of the converted nnU-Net v1 face model (model.json, fold*.safetensors), for --method nnunet.")
+    var model: String?
+
+    @Option(help: "The model's labels to remove, e.g. 1,2 (default: every label it has).")
+    var removeLabels: String?
+
+    func validate() throws {
+        if method == .nnunet, model == nil { throw ValidationError("--method nnunet needs --model DIR (a converted nnU-Net v1 model)") }
+        if method == .builtin, model != nil || removeLabels != nil {
+            throw ValidationError("--model and --remove-labels need --method nnunet")
+        }
+        _ = try labels()
+    }
+
+    func labels() throws -> [Int] {
+        try (removeLabels ?? "").split(separator: ",").map { item in
+            guard let label = Int(item.trimmingCharacters(in: .whitespaces)), label > 0 else {
+                throw ValidationError("--remove-labels takes label numbers separated by commas, such as 1,2 (not \"\(item)\")")
+            }
+            return label
+        }
+    }
+
+    /// The engine's method for these options.
+    var defaceMethod: DefaceMethod {
+        guard method == .nnunet, let model else { return .builtin }
+        return .nnunet(model: model, removeLabels: (try? labels()) ?? [])
+    }
+}

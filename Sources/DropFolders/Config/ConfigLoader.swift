@@ -28,7 +28,8 @@ package enum ConfigLoader {
                              "log_file_names", "name_hash_key_file", "crash_limit", "job_timeout_seconds", "retry_seconds",
                              "write_retries", "dicom_settle_seconds", "dcm2niix", "dicom_timeout_seconds",
                              "dicom_keep_acquisition_times", "review_page", "defacing", "inbox"]
-    package static let defacingKeys = ["mode", "margin_mm", "remove_ears", "outputs", "max_voxels"]
+    package static let defacingKeys = ["mode", "margin_mm", "remove_ears", "outputs", "max_voxels",
+                                       "method", "model", "remove_labels"]
     package static let inboxKeys = ["name", "path", "outbox", "failed", "work", "archive", "watch", "dicom", "defacing"]
 
     /// Parses, validates and checks the folders of `file`.
@@ -58,6 +59,8 @@ package enum ConfigLoader {
     /// Walks the TOML tables, collecting every problem.
     package struct Reader {
         package var issues: [ConfigIssue] = []
+        /// The folder relative paths are resolved against (set by `read`).
+        package var root = ""
 
         package mutating func problem(_ key: String, _ message: String) {
             issues.append(ConfigIssue(key: key, message: message))
@@ -128,6 +131,7 @@ package enum ConfigLoader {
         package mutating func read(_ table: TOMLTable, configFolder: String) -> DaemonConfig {
             unknownKeys(table, known: ConfigLoader.globalKeys, prefix: "")
             let root = path(table, "root", prefix: "", root: configFolder) ?? configFolder
+            self.root = root
             var config = DaemonConfig(models: path(table, "models", prefix: "", root: root) ?? ModelLocation.absoluteRoot)
             config.maxJobs = int(table, "max_jobs", prefix: "", range: 1...64, default: config.maxJobs)
             config.settleSeconds = double(table, "settle_seconds", prefix: "", range: 0.2...3600, default: config.settleSeconds)
@@ -217,6 +221,7 @@ package enum ConfigLoader {
             s.removeEars = bool(table, "remove_ears", prefix: prefix, default: s.removeEars)
             let voxels = int(table, "max_voxels", prefix: prefix, range: 1...(1 << 34), default: Int(s.maxVoxels))
             s.maxVoxels = Int64(voxels)
+            s.method = faceMethod(table, prefix: prefix, base: s.method)
             if let raw = table["outputs"] {
                 if let list = raw.array {
                     var outputs = Set<OutputKind>()
@@ -267,6 +272,7 @@ package enum FolderCheck {
                 issues.append(ConfigIssue(key: "name_hash_key_file", message: error.description))
             }
         }
+        issues += FaceModelCheck.check(config)
         if let problem = config.dicom.converterProblem, config.inboxes.contains(where: \.acceptsDicom) {
             issues.append(ConfigIssue(key: "dcm2niix", message: problem))
         }

@@ -59,15 +59,19 @@ package struct DefacingSettings: Sendable, Hashable {
     package var removeEars = true
     package var outputs: Set<OutputKind> = [.defaced, .faceMask, .qcPicture, .report]
     package var maxVoxels: Int64 = NiftiReader.defaultMaxVoxels
+    /// Where the face and ears come from (`method`, `model`, `remove_labels`).
+    package var method: DefaceMethod = .builtin
 
     /// The engine options for these settings, on `threads` workers (outputs are the daemon's business).
     package func engineOptions(models: String, threads: Int) -> DefaceOptions {
-        DefaceOptions(modelFolder: models + "/hdbet", mode: mode, marginMM: marginMM, removeEars: removeEars,
-                      maxVoxels: maxVoxels, threads: threads)
+        var options = DefaceOptions(modelFolder: models + "/hdbet", mode: mode, marginMM: marginMM, removeEars: removeEars,
+                                    maxVoxels: maxVoxels, threads: threads)
+        options.method = method
+        return options
     }
 
     /// Settings that need their own loaded `Defacer` (outputs do not).
-    package var engineKey: String { "\(mode.rawValue)|\(marginMM)|\(removeEars)|\(maxVoxels)" }
+    package var engineKey: String { "\(mode.rawValue)|\(marginMM)|\(removeEars)|\(maxVoxels)|\(method)" }
 }
 
 /// How an inbox is watched.

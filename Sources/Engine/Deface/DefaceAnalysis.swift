@@ -41,9 +41,9 @@ extension Defacer {
         clock.lap("head, frame and orientation")
         try Self.checkFront(brainMask.mask, grid: grid, spacing: spacing, input: input)
         let edges = FieldOfViewEdges.extend(brainMask.mask, grid: grid, spacing: spacing, reach: 10)
-        var regions = Regions(face: FaceRegion.compute(brain: edges.mask, grid: grid, spacing: spacing, frame: frame),
-                              ears: options.removeEars ? EarRegion.compute(head: head, grid: grid, spacing: spacing, frame: frame)
-                                                       : [UInt8](repeating: 0, count: grid.count))
+        let found = try regionSource.regions(volume: volume, view: view, head: head, brain: edges.mask, grid: grid, spacing: spacing,
+                                             frame: frame, removeEars: options.removeEars, marginMM: options.marginMM, input: input, clock: &clock)
+        var regions = found.regions
         // the guard: the margin is measured from wherever HD-BET gives the brain a chance
         // above 5% (a little wider than its 50% mask), continued past the field of view's edges
         var guarded = brainMask.probability.map { $0 > Self.guardProbability ? UInt8(1) : 0 }
@@ -73,11 +73,15 @@ extension Defacer {
         if !edges.faces.isEmpty {
             warnings.append("the brain reaches the \(edges.faces.joined(separator: ", ")) edge of the field of view; it was taken to continue past it")
         }
+        let faceRegion = regionSource.describe(markedHead: found.markedHead, removal: removal, voxelML: voxelML)
+        warnings += FaceRegionSource.warnings(faceRegion, marginMM: options.marginMM)
         let features = FeatureEstimate.estimate(head: head, removed: removal.removed, grid: grid, spacing: spacing, frame: frame)
         warnings += Self.unusual(removal: removal, features: features, faceInView: faceInView, voxelML: voxelML)
         var report = makeReport(volume: volume, input: input, view: view, brainML: brainMask.volumeML, frame: frame,
                                 removal: removal, voxelML: voxelML, faceInView: faceInView, warnings: warnings)
         report.orientationCheck = orientation
+        report.faceRegion = faceRegion
+        report.method = regionSource.methodLine(builtin: report.method)
         report.features = features
         report.fieldOfViewEdgesReached = edges.faces
         let caption = Self.caption(report)
@@ -105,7 +109,8 @@ extension Defacer {
         func count(_ names: [String]) -> String {
             "\(names.filter { r.features[$0]?.found == true }.count)/\(names.count)"
         }
-        return String(format: "removed %.1f ml  brain touched %d  min dist %.1f mm  eyes %@  nose %@  mouth %@  ears %@  warnings %d",
+        let method = r.faceRegion?.model == nil ? "" : (r.faceRegion?.caption ?? "") + "  "
+        return method + String(format: "removed %.1f ml  brain touched %d  min dist %.1f mm  eyes %@  nose %@  mouth %@  ears %@  warnings %d",
                       r.headVolumeRemovedML, r.brainVoxelsTouched, r.minDistanceToBrainMM ?? 0,
                       count(["eye_left", "eye_right"]), count(["nose"]), count(["mouth"]),
                       count(["ear_left", "ear_right"]), r.warnings.count)

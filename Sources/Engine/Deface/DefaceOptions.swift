@@ -15,6 +15,8 @@ public struct DefaceOptions: Sendable, Equatable {
     public var removeEars: Bool
     /// Largest image accepted, in voxels over all volumes.
     public var maxVoxels: Int64
+    /// Where the face and ears come from: the built-in rules or a model's labels (the guards are the same).
+    public var method: DefaceMethod = .builtin
     /// Worker threads for the brain network (the service gives each job its share of the cores).
     public var threads: Int
 

@@ -40,6 +40,8 @@ public struct DefaceReport: Codable, Sendable {
     public var fieldOfViewEdgesReached: [String] = []
     /// Each feature (both eyes, nose, mouth, both ears): found, and the estimated fraction removed.
     public var features: [String: FeatureEstimate] = [:]
+    /// How the face and ears were found (the method; for a model its name, source and licence).
+    public var faceRegion: FaceRegionReport?
     public var warnings: [String] = []
     public var stages: [StageClock.Stage] = []
     public var totalSeconds: Double = 0

@@ -6,6 +6,7 @@ import Foundation
 public struct Defacer: Sendable {
     public let options: DefaceOptions
     let extractor: BrainExtractor
+    let regionSource: FaceRegionSource
 
     /// The brain probability beyond which the margin guard protects a voxel.
     static let guardProbability: Float = 0.05
@@ -16,11 +17,13 @@ public struct Defacer: Sendable {
     public init(options: DefaceOptions) throws(ModelError) {
         self.options = options
         extractor = try BrainExtractor(modelFolder: options.modelFolder, mode: options.mode, threads: options.threads)
+        regionSource = try FaceRegionSource(options.method)
     }
 
-    init(options: DefaceOptions, extractor: BrainExtractor) {
+    init(options: DefaceOptions, extractor: BrainExtractor, regionSource: FaceRegionSource) {
         self.options = options
         self.extractor = extractor
+        self.regionSource = regionSource
     }
 
     /// The same defacer (same loaded networks) with other options; the model settings stay.
@@ -29,7 +32,8 @@ public struct Defacer: Sendable {
         change(&o)
         o.modelFolder = options.modelFolder
         o.mode = options.mode
-        return Defacer(options: o, extractor: extractor)
+        o.method = options.method
+        return Defacer(options: o, extractor: extractor, regionSource: regionSource)
     }
 
     /// Reads `input`, defaces it and writes the requested outputs (each under a temporary name,

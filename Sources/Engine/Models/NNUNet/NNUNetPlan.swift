@@ -23,6 +23,8 @@ public struct NNUNetPlan: Sendable, Equatable {
     public var source: String
     public var licence: String
     public var trainer: String
+    /// Names of the labels (`labels` in model.json, written by the converter's `--labels`); may be empty.
+    public var labelNames: [Int: String]
 
     public var inputChannels: Int
     /// Output classes, background included.
@@ -113,6 +115,8 @@ public struct NNUNetPlan: Sendable, Equatable {
         source = descriptor.source
         licence = descriptor.licence
         trainer = json["trainer"] as? String ?? ""
+        labelNames = Dictionary(((json["labels"] as? [String: String]) ?? [:]).compactMap { key, name in Int(key).map { ($0, name) } },
+                                uniquingKeysWith: { a, _ in a })
 
         inputChannels = try int(network, "input_channels")
         classes = try int(network, "num_classes")

@@ -9,6 +9,8 @@ public struct ModelError: Error, Sendable, Equatable, CustomStringConvertible {
         case wrongDataType(name: String, found: String)
         case unexpectedTensors([String])
         case unsupportedArchitecture(String)
+        /// Labels asked for that the model does not have (the detail names the ones it has).
+        case unknownLabels(String)
     }
 
     public var code: Code
@@ -36,6 +38,8 @@ public struct ModelError: Error, Sendable, Equatable, CustomStringConvertible {
             reason = "the weights hold tensors this network does not use (\(names.prefix(5).joined(separator: ", "))): they belong to another network"
         case .unsupportedArchitecture(let name):
             reason = "the model's architecture \(name) is not one defacer can run"
+        case .unknownLabels(let detail):
+            reason = "the labels to remove are not all the model's: \(detail)"
         }
         return "\(path): \(reason)"
     }
