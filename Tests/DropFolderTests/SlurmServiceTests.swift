@@ -67,5 +67,28 @@ extension ServiceTests {
                 #expect(report["attempts"] as? Int == 1, "\(name): the restart waited for the job instead of another attempt")
             }
         }
+
+        @Test func jobCancelledInSlurmCostsOneAttemptAndTheScanIsDefacedByTheNext() throws {
+            #expect(TestCluster.ready(), "no Slurm test cluster: start it with tools/setup/slurm.sh start")
+            let layout = try DropLayout("slurm-cancel")
+            try layout.writeConfig(settle: 1, global: "executor = \"slurm\"\nretry_seconds = 1")
+            let daemon = try DaemonProcess(config: layout.configPath)
+            defer { daemon.kill9() }
+            #expect(waitUntil(timeout: 30) { !daemon.events("ready").isEmpty })
+            try layout.drop(Samples.colin27, as: "cancelled.nii.gz")
+            #expect(waitUntil(timeout: 120) { daemon.events("slurm-job").contains { $0["SLURM_STATE"] == "RUNNING" } })
+            let first = try #require(daemon.events("slurm-job").first { $0["SLURM_STATE"] == "RUNNING" }?["SLURM_JOB_ID"])
+            Thread.sleep(forTimeInterval: 2)
+            #expect(try TestCluster.shell("scancel \(first)").status == 0)
+            #expect(waitUntil(timeout: 60) { !daemon.events("retry").isEmpty })
+            let retry = try #require(daemon.events("retry").first)
+            #expect(retry["REASON"]?.contains("ended CANCELLED") == true, "\(retry.line)")
+            #expect(waitUntil(timeout: 600) { !daemon.events("done").isEmpty || !daemon.events("failed").isEmpty })
+            Thread.sleep(forTimeInterval: 0.5)
+            #expect(layout.names(layout.outbox) == DropLayout.outputSet("cancelled"))
+            #expect(layout.workEntries().isEmpty)
+            let jobs = try Self.jobNames(under: layout.root)
+            #expect(jobs.count == 2 && jobs.allSatisfy { $0.hasPrefix("defacer-") }, "one job per attempt: \(jobs)")
+        }
     }
 }

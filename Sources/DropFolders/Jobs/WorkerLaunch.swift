@@ -152,6 +152,12 @@ package struct WorkerLaunch: Sendable {
             return fail(record, JobFailure(reason: crash.finalReason(attempts: record.attempts), code: crash.code))
         }
         for sub in ["out", "convert", "failed-part"] { DurableFile.removeTree(dir + "/" + sub) }
+        if record.slurmJobID != nil {
+            // this job is concluded: the retry submits a new one instead of waiting for it again
+            var concluded = record
+            concluded.slurmJobID = nil
+            try? concluded.write(folder: dir)
+        }
         return JobOutcome(result: .retry, scanID: record.scanID, originalName: record.originalName,
                           reason: "\(crash.reason) (attempt \(record.attempts) of \(job.context.crashLimit))", attempts: record.attempts)
     }
