@@ -1,4 +1,5 @@
 #define _GNU_SOURCE
+#include <signal.h>
 #include "clinux.h"
 #include <fcntl.h>
 #include <stdio.h>
@@ -17,6 +18,10 @@ long long dfc_filesystem_type(const char *path) {
 
 int dfc_set_not_dumpable(void) {
     return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+int dfc_die_with_parent(void) {
+    return prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 }
 
 int dfc_dumpable(void) {

@@ -13,6 +13,6 @@ struct DefacerCommand: ParsableCommand {
         version: "defacer \(DefacerVersion.string)",
         subcommands: [DefaceCommand.self, BatchCommand.self, BatchTaskCommand.self, InfoCommand.self, BrainCommand.self,
                       BenchCommand.self, EvaluateCommand.self, RunCommand.self, CheckConfigCommand.self, SegmentCommand.self,
-                      ReviewCommand.self]
+                      ReviewCommand.self, WorkerCommand.self]
     )
 }

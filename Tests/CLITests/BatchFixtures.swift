@@ -68,16 +68,3 @@ final class BatchFixture: @unchecked Sendable {
         return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
     }
 }
-
-/// The one-node test cluster (tools/setup/slurm.sh start) and its client tools.
-enum TestCluster {
-    static func ready() -> Bool {
-        guard let result = try? shell("sinfo -h -o %T") else { return false }
-        return result.status == 0 && ["idle", "mix", "alloc"].contains { result.stdout.contains($0) }
-    }
-
-    static func shell(_ command: String) throws -> DefacerProcess.Result {
-        let result = try ToolProcess.run("/bin/sh", ["-c", command])
-        return .init(status: result.status, stdout: result.output, stderr: "")
-    }
-}

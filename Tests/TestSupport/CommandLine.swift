@@ -72,3 +72,16 @@ package enum ToolProcess {
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 }
+
+/// The one-node test cluster (tools/setup/slurm.sh start) and its client tools.
+package enum TestCluster {
+    package static func ready() -> Bool {
+        guard let result = try? shell("sinfo -h -o %T") else { return false }
+        return result.status == 0 && ["idle", "mix", "alloc"].contains { result.stdout.contains($0) }
+    }
+
+    package static func shell(_ command: String) throws -> DefacerProcess.Result {
+        let result = try ToolProcess.run("/bin/sh", ["-c", command])
+        return .init(status: result.status, stdout: result.output, stderr: "")
+    }
+}

@@ -14,6 +14,10 @@ long long dfc_filesystem_type(const char *path);
 /// (a core file of the service would hold a patient scan). Returns 0 or -1 with errno set.
 int dfc_set_not_dumpable(void);
 
+/// prctl(PR_SET_PDEATHSIG, SIGKILL): this process is killed when the thread that started it ends
+/// (a defacing worker never outlives the service). 0, or -1 with errno set.
+int dfc_die_with_parent(void);
+
 /// prctl(PR_GET_DUMPABLE): 1 when the process may dump core, 0 when not, -1 with errno set.
 int dfc_dumpable(void);
 

@@ -1,3 +1,4 @@
+import DropFolders
 import Engine
 import Foundation
 import Glibc

@@ -1,3 +1,4 @@
+import DropFolders
 import Engine
 import Foundation
 import Glibc
@@ -47,7 +48,7 @@ struct BatchSlurmRunner {
                          "--output=\(folder.slurm)/%A_%a.out", "--time=\(limits.minutes)", "--mem=\(limits.memoryMB)M",
                          "--cpus-per-task=1", "--chdir=\(folder.output)", "--export=ALL,DEFACER_THREADS=1"]
         if let partition = options.partition { arguments.append("--partition=\(partition)") }
-        arguments.append("--wrap=exec \(Self.quoted(binary)) batch-task \(Self.quoted(folder.output)) --submission \(number)")
+        arguments.append("--wrap=exec \(SlurmTools.quoted(binary)) batch-task \(SlurmTools.quoted(folder.output)) --submission \(number)")
         do { submission.jobID = try SlurmTools.submit(arguments) } catch { throw BatchError(error.description) }
         try BatchFolder.writeJSON(submission, to: SlurmSubmissionFile.path(folder, number: number))
         manifest.slurmJobs.append(submission)
@@ -118,7 +119,6 @@ struct BatchSlurmRunner {
         return left
     }
 
-    static func quoted(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'" }
 }
 
 /// Time and memory per array task: from the options, else from what finished scans needed.

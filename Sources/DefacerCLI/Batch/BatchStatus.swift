@@ -1,3 +1,4 @@
+import DropFolders
 import Engine
 import Foundation
 /// `defacer batch --status DIR`, and the end-of-run summary: counts, failures with reasons,

@@ -26,11 +26,13 @@ package struct ConfigError: Error, Sendable, CustomStringConvertible {
 package enum ConfigLoader {
     package static let globalKeys = ["root", "max_jobs", "settle_seconds", "rescan_seconds", "poll_seconds", "models",
                              "log_file_names", "name_hash_key_file", "crash_limit", "job_timeout_seconds", "retry_seconds",
-                             "write_retries", "dicom_settle_seconds", "dcm2niix", "dicom_timeout_seconds",
+                             "write_retries", "memory_per_job_mb", "executor", "slurm_partition", "slurm_time_limit_minutes",
+                             "slurm_mem_per_job_mb", "slurm_max_running", "dicom_settle_seconds", "dcm2niix", "dicom_timeout_seconds",
                              "dicom_keep_acquisition_times", "review_page", "defacing", "inbox"]
     package static let defacingKeys = ["mode", "margin_mm", "remove_ears", "outputs", "max_voxels",
                                        "method", "model", "remove_labels"]
-    package static let inboxKeys = ["name", "path", "outbox", "failed", "work", "archive", "watch", "dicom", "defacing"]
+    package static let inboxKeys = ["name", "path", "outbox", "failed", "work", "archive", "watch", "dicom", "defacing",
+                                    "memory_per_job_mb"]
 
     /// Parses, validates and checks the folders of `file`.
     package static func load(_ file: String, checkFolders: Bool = true) throws(ConfigError) -> DaemonConfig {
@@ -143,6 +145,10 @@ package enum ConfigLoader {
             config.jobTimeoutSeconds = double(table, "job_timeout_seconds", prefix: "", range: 10...604800, default: config.jobTimeoutSeconds)
             config.retrySeconds = double(table, "retry_seconds", prefix: "", range: 1...86400, default: config.retrySeconds)
             config.writeRetries = int(table, "write_retries", prefix: "", range: 0...1000, default: config.writeRetries)
+            if table["memory_per_job_mb"] != nil {
+                config.memoryPerJobMB = int(table, "memory_per_job_mb", prefix: "", range: 64...1_048_576, default: 0)
+            }
+            executor(table, into: &config)
             config.reviewPage = bool(table, "review_page", prefix: "", default: config.reviewPage)
             config.dicom.settleSeconds = double(table, "dicom_settle_seconds", prefix: "", range: 0.5...86400, default: config.dicom.settleSeconds)
             config.dicom.timeoutSeconds = double(table, "dicom_timeout_seconds", prefix: "", range: 10...86400, default: config.dicom.timeoutSeconds)
@@ -201,9 +207,13 @@ package enum ConfigLoader {
                 if name.isEmpty || name.contains(where: { $0.isWhitespace || $0 == "/" }) {
                     problem(prefix + "name", "must be a short label without spaces or slashes, not \"\(name)\"")
                 }
-                config.inboxes.append(InboxConfig(name: name, path: inboxPath, outbox: outbox, failed: failed,
-                                                  work: work ?? inboxPath + "/.defacer-work", archive: archive,
-                                                  watch: watch, defacing: settings, acceptsDicom: dicom))
+                var inbox = InboxConfig(name: name, path: inboxPath, outbox: outbox, failed: failed,
+                                        work: work ?? inboxPath + "/.defacer-work", archive: archive,
+                                        watch: watch, defacing: settings, acceptsDicom: dicom)
+                if sub["memory_per_job_mb"] != nil {
+                    inbox.memoryPerJobMB = int(sub, "memory_per_job_mb", prefix: prefix, range: 64...1_048_576, default: 0)
+                }
+                config.inboxes.append(inbox)
             }
             if list.isEmpty { problem("inbox", "no [[inbox]] table: name at least one drop folder") }
             return config

@@ -26,6 +26,12 @@ package struct DaemonConfig: Sendable, Equatable {
     /// A scan still being defaced after this long makes the health check fail (systemd's
     /// watchdog then restarts the service, and the crash count sets the scan aside).
     package var jobTimeoutSeconds = 3600.0
+    /// The memory limit of each scan's worker process (setrlimit RLIMIT_DATA), in MiB; nil: sized
+    /// from the scan (`WorkerLaunch.memoryLimitMB`).
+    package var memoryPerJobMB: Int?
+    /// Where scans are defaced: worker processes here, or Slurm jobs (`executor`).
+    package var executor = Executor.local
+    package var slurm = SlurmSettings()
     /// After an output could not be written (disk full, permissions), retry the scan this much later.
     package var retrySeconds = 60.0
     /// Write failures tolerated before the scan goes to `failed`.
@@ -46,6 +52,9 @@ package struct DaemonConfig: Sendable, Equatable {
     /// How often the service checks what is settling: a fifth of `settle_seconds`, 0.1 to 1 s.
     package var tickSeconds: Double { min(1.0, max(0.1, settleSeconds / 5)) }
 
+    /// Scans defaced at once: `max_jobs` here, `slurm_max_running` on Slurm.
+    package var jobSlots: Int { executor == .slurm ? slurm.maxRunning : maxJobs }
+
     /// Engine threads per job so that jobs x threads never exceeds the cores.
     package var threadsPerJob: Int {
         max(1, ProcessInfo.processInfo.activeProcessorCount / maxJobs)
@@ -53,7 +62,7 @@ package struct DaemonConfig: Sendable, Equatable {
 }
 
 /// How scans of an inbox are defaced, and which outputs are written.
-package struct DefacingSettings: Sendable, Hashable {
+package struct DefacingSettings: Sendable, Hashable, Codable {
     package var mode: BrainExtractor.Mode = .fast
     package var marginMM = DefaceOptions.defaultMarginMM
     package var removeEars = true
@@ -75,7 +84,7 @@ package struct DefacingSettings: Sendable, Hashable {
 }
 
 /// How an inbox is watched.
-package enum WatchMode: String, Sendable, Equatable {
+package enum WatchMode: String, Sendable, Equatable, Codable {
     /// inotify, unless the folder is on a network file system (then polling).
     case auto
     case inotify
@@ -83,7 +92,7 @@ package enum WatchMode: String, Sendable, Equatable {
 }
 
 /// One `[[inbox]]` table.
-package struct InboxConfig: Sendable, Equatable {
+package struct InboxConfig: Sendable, Equatable, Codable {
     /// A short label for logs and STATUS (default: the inbox folder's name).
     package var name: String
     /// The drop folder.
@@ -100,6 +109,8 @@ package struct InboxConfig: Sendable, Equatable {
     package var defacing: DefacingSettings
     /// Folders dropped here are taken as DICOM series or studies (converted with dcm2niix).
     package var acceptsDicom = true
+    /// This inbox's `memory_per_job_mb` (else the global one, else sized from the scan).
+    package var memoryPerJobMB: Int?
 
     /// Whether this inbox is listed every `poll_seconds` rather than watched with inotify:
     /// when asked to, or (`auto`) when it is on a network file system (`network`, its name).
@@ -114,6 +125,10 @@ package struct InboxConfig: Sendable, Equatable {
         return [outbox, failed, work, archive].contains(path)
     }
 }
+
+// the worker's settings file (`WorkerSpec`) carries an inbox's settings to the child process
+extension BrainExtractor.Mode: Codable {}
+extension OutputKind: Codable {}
 
 /// `5` for 5.0, `0.5` for 0.5: numbers in messages as a config file would have them.
 package func plainNumber(_ v: Double) -> String { v == v.rounded() ? String(Int(v)) : String(v) }

@@ -39,25 +39,48 @@ package struct DicomJob: Sendable {
 
     // MARK: converting and defacing
 
-    package func attempt(_ recordIn: JobRecord) -> JobOutcome {
+    /// One attempt: counted and recorded here, converted and defaced by the worker process,
+    /// published here.
+    package func attempt(_ record: JobRecord) -> JobOutcome {
+        if let resumed = context.worker?.reattach(record, job: scanJob, fail: { failWhole($0, nil, $1) }) { return resumed }
+        switch begin(record) {
+        case .ended(let outcome): return outcome
+        case .ready(let counted):
+            guard let worker = context.worker else { return convertAndDeface(counted) }
+            return worker.run(counted, job: scanJob) { failWhole($0, nil, $1) }
+        }
+    }
+
+    /// The service's half before the worker (see `ScanJob.begin`).
+    func begin(_ recordIn: JobRecord) -> AttemptStart {
         var record = recordIn
         let dir = scanJob.folder(of: record.scanID)
         let claimed = dir + "/" + record.claimedName
         guard DropEntry(path: claimed)?.kind == .directory else {
             DurableFile.removeTree(dir)
-            return JobOutcome(result: .vanished, scanID: record.scanID, originalName: record.originalName,
-                              reason: "the claimed folder is no longer in the work folder")
+            return .ended(JobOutcome(result: .vanished, scanID: record.scanID, originalName: record.originalName,
+                                     reason: "the claimed folder is no longer in the work folder"))
         }
         if let crashed = JobFailure.crashed(record, limit: context.crashLimit, doing: "converting or defacing this folder") {
-            return failWhole(record, nil, crashed)
+            return .ended(failWhole(record, nil, crashed))
         }
         record.attempts += 1
         record.phase = .processing
         for sub in ["out", "convert", "failed-part"] { DurableFile.removeTree(dir + "/" + sub) }
         do { try record.write(folder: dir) } catch {
-            return .stuck(record, "cannot record the attempt: \(error)")
+            return .ended(.stuck(record, "cannot record the attempt: \(error)"))
         }
-        let pipeline = DicomStudyDefacer(settings: context.dicom, processor: context.processor, outputs: inbox.defacing.outputs)
+        return .ready(record)
+    }
+
+    /// The worker's half (`defacer worker`): converts and defaces the claimed folder and records
+    /// where the results go (or the failure), leaving the moves to the service.
+    package func convertAndDeface(_ record: JobRecord) -> JobOutcome {
+        let dir = scanJob.folder(of: record.scanID)
+        let claimed = dir + "/" + record.claimedName
+        guard let processor = context.processor else { return .stuck(record, "no engine loaded") }
+        for sub in ["out", "convert", "failed-part"] { DurableFile.removeTree(dir + "/" + sub) }
+        let pipeline = DicomStudyDefacer(settings: context.dicom, processor: processor, outputs: inbox.defacing.outputs)
         let engineStartedAt = monotonicSeconds()
         let result = pipeline.run(folder: claimed, work: dir + "/convert", output: dir + "/out",
                                   context: .init(scanID: record.scanID, attempts: record.attempts, claimedAt: record.claimedAt))

@@ -125,7 +125,6 @@ extension ScanJob {
         } catch {
             return .stuck(record, "cannot record the failure: \(error)")
         }
-        TestPause.at("failing")
         var outcome = finish(record)
         if outcome.result == .failed {
             outcome.result = failure.result

@@ -49,6 +49,9 @@ package struct JobRecord: Codable, Sendable, Equatable {
     package var archiveTo: String?
     /// `dicom` for a dropped folder (`claimedName` is then the folder); nil or `nifti` for a file.
     package var source: Source?
+    /// With `executor = "slurm"`: the Slurm job of the current attempt (a restart waits for it
+    /// instead of submitting the scan again).
+    package var slurmJobID: String?
 
     package static let fileName = "job.json"
 

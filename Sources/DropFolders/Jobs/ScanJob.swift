@@ -5,19 +5,35 @@ import Foundation
 import Glibc
 
 /// Everything a job needs, captured when it starts (a reload does not change a running job).
+/// In the service a job claims, counts the attempt, has `worker` deface the scan in a child
+/// process and publishes; in that child (`defacer worker`) it has the engine (`processor`) and
+/// only prepares the publishing (`defersPublishing`: the moves are recorded, not done).
 package struct JobContext: Sendable {
     package var inbox: InboxConfig
-    package var processor: any ScanProcessor
     package var crashLimit: Int
     package var writeRetries: Int
     package var log: EventLog
     /// How DICOM folders are converted.
     package var dicom = DicomSettings()
+    /// The service's side: how the child process is started.
+    package var worker: WorkerLaunch?
+    /// The child's side: the loaded engine.
+    package var processor: (any ScanProcessor)?
+    /// The child's side: `finish` leaves the recorded moves to the service.
+    package var defersPublishing = false
+}
+
+/// What the service-side first half of an attempt decided.
+package enum AttemptStart: Sendable {
+    /// The attempt is counted and recorded: deface this record.
+    case ready(JobRecord)
+    /// The job already ended (vanished, refused, set aside, stuck).
+    case ended(JobOutcome)
 }
 
 /// How a job ended.
-package struct JobOutcome: Sendable {
-    package enum Result: String, Sendable {
+package struct JobOutcome: Sendable, Codable {
+    package enum Result: String, Sendable, Codable {
         /// Outputs are in the outbox; the original is removed or archived.
         case done
         /// The scan and its reason file are in `failed`.
@@ -127,32 +143,55 @@ package struct ScanJob: Sendable {
 
     // MARK: defacing
 
-    package func attempt(_ recordIn: JobRecord) -> JobOutcome {
+    /// One attempt: counted and recorded here, defaced by the worker process, published here.
+    package func attempt(_ record: JobRecord) -> JobOutcome {
+        if let resumed = context.worker?.reattach(record, job: self, fail: failScan) { return resumed }
+        switch begin(record) {
+        case .ended(let outcome): return outcome
+        case .ready(let counted):
+            TestPause.at("processing")
+            guard let worker = context.worker else { return defaceClaimed(counted) }
+            return worker.run(counted, job: self, fail: failScan)
+        }
+    }
+
+    /// The service's half before the worker: the scan is still there and may be tried, and the
+    /// attempt is counted in the record (so a crash at any later point counts it).
+    func begin(_ recordIn: JobRecord) -> AttemptStart {
         var record = recordIn
         let dir = folder(of: record.scanID)
         let input = dir + "/" + record.claimedName
         guard let entry = DropEntry(path: input) else {
             DurableFile.removeTree(dir)
-            return JobOutcome(result: .vanished, scanID: record.scanID, originalName: record.originalName,
-                              reason: "the claimed scan is no longer in the work folder")
+            return .ended(JobOutcome(result: .vanished, scanID: record.scanID, originalName: record.originalName,
+                                     reason: "the claimed scan is no longer in the work folder"))
         }
         if let problem = Self.refusal(for: record.originalName, entry: entry, path: input, inbox: inbox.path) {
-            return failScan(record, JobFailure(reason: problem, code: "notAScanFile"))
+            return .ended(failScan(record, JobFailure(reason: problem, code: "notAScanFile")))
         }
         if let crashed = JobFailure.crashed(record, limit: context.crashLimit, doing: "defacing this scan") {
-            return failScan(record, crashed)
+            return .ended(failScan(record, crashed))
         }
         record.attempts += 1
         record.phase = .processing
+        DurableFile.removeTree(dir + "/out")
+        do { try record.write(folder: dir) } catch {
+            return .ended(.stuck(record, "cannot record the attempt: \(error)"))
+        }
+        return .ready(record)
+    }
+
+    /// The worker's half (`defacer worker`): defaces the claimed scan into `out/` and records
+    /// where each output goes (or the failure), leaving the moves to the service.
+    package func defaceClaimed(_ record: JobRecord) -> JobOutcome {
+        let dir = folder(of: record.scanID)
+        let input = dir + "/" + record.claimedName
         let outDir = dir + "/out"
         DurableFile.removeTree(outDir)
-        do {
-            guard mkdir(outDir, 0o750) == 0 else { throw SystemError("mkdir", path: outDir, errno: errno) }
-            try record.write(folder: dir)
-        } catch {
-            return .stuck(record, "cannot record the attempt: \(error)")
+        guard mkdir(outDir, 0o750) == 0 else {
+            return .stuck(record, "cannot make the output folder: \(SystemError("mkdir", path: outDir, errno: errno))")
         }
-        TestPause.at("processing")
+        guard let processor = context.processor else { return .stuck(record, "no engine loaded") }
         let ext = DropNames.scanExtension(of: record.originalName) ?? ".nii.gz"
         let wanted = inbox.defacing.outputs
         func out(_ kind: OutputKind) -> String { outDir + "/" + OutputNames.outputName(stem: record.scanID, kind: kind, inputExtension: ext) }
@@ -163,7 +202,7 @@ package struct ScanJob: Sendable {
 
         let report: DefaceReport
         let engineStartedAt = monotonicSeconds()
-        do { report = try context.processor.deface(input: input, outputs: outputs) } catch {
+        do { report = try processor.deface(input: input, outputs: outputs) } catch {
             DurableFile.removeTree(outDir)
             switch error.code {
             case .writeFailed, .model:
@@ -228,7 +267,6 @@ package struct ScanJob: Sendable {
         do { try record.write(folder: dir) } catch {
             return .stuck(record, "cannot record the outputs: \(error)")
         }
-        TestPause.at("publishing")
         return finish(record)
     }
 
@@ -238,6 +276,9 @@ package struct ScanJob: Sendable {
     /// removes or archives the original, and removes the job folder.
     package func finish(_ recordIn: JobRecord) -> JobOutcome {
         var record = recordIn
+        if context.defersPublishing { return Self.finished(record) }
+        // the service's side of a worker's outcome, or its own failure: nothing moved yet
+        TestPause.at(record.phase == .failing ? "failing" : "publishing")
         let dir = folder(of: record.scanID)
         var folders = Set<String>()
         for i in record.moves.indices {
@@ -279,8 +320,13 @@ package struct ScanJob: Sendable {
         TestPause.at("finished")
         DurableFile.removeTree(dir)
         try? DurableFile.fsyncDirectory(inbox.work)
-        return JobOutcome(result: record.phase == .publishing ? .done : .failed, scanID: record.scanID,
-                          originalName: record.originalName, attempts: record.attempts)
+        return Self.finished(record)
+    }
+
+    /// The outcome of a record whose moves are done.
+    static func finished(_ record: JobRecord) -> JobOutcome {
+        JobOutcome(result: record.phase == .publishing ? .done : .failed, scanID: record.scanID,
+                   originalName: record.originalName, attempts: record.attempts)
     }
 
     /// Moves a NIfTI scan and its reason file (with the scan's sha256) to the failed folder.

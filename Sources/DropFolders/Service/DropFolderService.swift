@@ -72,6 +72,8 @@ package actor DropFolderService {
     var queueHead = 0
     var queuedResumes = Set<String>()
     var running: [Int: RunningJob] = [:]
+    /// With `executor = "slurm"`: the state of each running scan's Slurm job, by scan id.
+    var slurmStates: [String: String] = [:]
     var nextJob = 0
     var doneCount = 0, failedCount = 0
     var draining = false, reloading = false
@@ -137,6 +139,10 @@ package actor DropFolderService {
         let settling = candidates.values.filter { $0.state == .settling }.count
         var line = "queued \(queuedCount), running \(running.count), done \(doneCount), failed \(failedCount)"
         if settling > 0 { line += ", settling \(settling)" }
+        if config.executor == .slurm {
+            let pending = slurmStates.values.filter { $0 == "PENDING" }.count
+            line += "; in Slurm: queued \(pending), running \(slurmStates.count - pending)"
+        }
         let problems = inboxes.values.filter { $0.problem != nil }.map(\.config.name).sorted()
         if !problems.isEmpty { line += "; unavailable: " + problems.joined(separator: ", ") }
         if draining { line = "stopping, waiting for \(running.count) running scan\(running.count == 1 ? "" : "s"); " + line }
@@ -151,13 +157,15 @@ package actor DropFolderService {
     }
 
     /// The health check behind WATCHDOG=1: the loop turns (this runs on it), its timer
-    /// fires, no scan has been defaced for longer than `job_timeout_seconds`, and no settle
-    /// check hangs.
+    /// fires, no job outlives `job_timeout_seconds` by more than 10 minutes (its worker is
+    /// killed at the limit; a job still running long after has hung in the service itself), and
+    /// no settle check hangs.
     func health() -> String? {
         let now = monotonicSeconds()
         if now - lastTick > max(10, 10 * config.tickSeconds) { return "the settle timer has not fired for \(Int(now - lastTick)) s" }
-        if let oldest = running.values.map(\.startedAt).min(), now - oldest > config.jobTimeoutSeconds {
-            return "a scan has been running for \(Int(now - oldest)) s, longer than job_timeout_seconds (\(Int(config.jobTimeoutSeconds)))"
+        // (a Slurm job may wait in the cluster's queue for as long as the cluster likes)
+        if config.executor == .local, let oldest = running.values.map(\.startedAt).min(), now - oldest > config.jobTimeoutSeconds + 600 {
+            return "a scan has been running for \(Int(now - oldest)) s, 10 minutes past job_timeout_seconds (\(Int(config.jobTimeoutSeconds))) when its worker was stopped"
         }
         if let started = parseStartedAt, now - started > 600 {
             return "checking a new file has taken \(Int(now - started)) s"

@@ -9,7 +9,7 @@ extension DropFolderService {
     var queuedCount: Int { queue.count - queueHead }
 
     func startJobs() {
-        while !draining && !reloading && running.count < config.maxJobs && queueHead < queue.count {
+        while !draining && !reloading && running.count < config.jobSlots && queueHead < queue.count {
             let item = queue[queueHead]
             queueHead += 1
             if queueHead > 1024 && queueHead * 2 > queue.count {
@@ -21,9 +21,20 @@ extension DropFolderService {
                 if case .resume(let scanID) = item.kind { queuedResumes.remove(scanID) }
                 continue
             }
-            guard let processor = processors[inbox.config.defacing.engineKey] else { continue }
-            let context = JobContext(inbox: inbox.config, processor: processor, crashLimit: config.crashLimit,
+            // the engines loaded at start and reload vouch for the models; each scan is defaced
+            // by a worker process of its own (`WorkerLaunch`)
+            guard processors[inbox.config.defacing.engineKey] != nil else { continue }
+            var context = JobContext(inbox: inbox.config, crashLimit: config.crashLimit,
                                      writeRetries: config.writeRetries, log: log, dicom: config.dicom)
+            context.worker = WorkerLaunch(models: config.models, threads: config.threadsPerJob,
+                                          memoryMB: inbox.config.memoryPerJobMB ?? config.memoryPerJobMB, timeoutSeconds: config.jobTimeoutSeconds)
+            if config.executor == .slurm {
+                context.worker?.slurm = config.slurm
+                context.worker?.onSlurmState = { [self] scanID, jobID, state in
+                    loop.async { self.assumeIsolated { $0.slurmStateChanged(scanID: scanID, jobID: jobID, state: state) } }
+                }
+            }
+            let jobContext = context
             let job = ScanJob(context: context)
             let number = nextJob
             nextJob += 1
@@ -43,7 +54,7 @@ extension DropFolderService {
                 let settledAt = c.settledAt ?? now
                 let folder = c.isDicom ? c.folder : nil
                 workers.async { [self] in
-                    var outcome = folder.map { DicomJob(context: context).runFresh(name: name, settled: $0) }
+                    var outcome = folder.map { DicomJob(context: jobContext).runFresh(name: name, settled: $0) }
                         ?? job.runFresh(name: name, settled: settled)
                     outcome.settledAt = settledAt
                     let finished = outcome
@@ -66,6 +77,7 @@ extension DropFolderService {
         guard let job = running.removeValue(forKey: number) else { return }
         let now = monotonicSeconds()
         if let key = job.candidateKey { candidates[key] = nil }
+        if let id = outcome.scanID { slurmStates[id] = nil }
         let inbox = inboxes[job.inbox]?.config
         var f = inbox.map { fields(inbox: $0, name: outcome.originalName) } ?? []
         if let id = outcome.scanID { f.append(("SCAN_ID", id)) }
@@ -140,5 +152,16 @@ extension DropFolderService {
                 service.publishStatus()
             }
         }
+    }
+}
+
+extension DropFolderService {
+    /// A scan's Slurm job was seen in a new state: logged, counted in STATUS=.
+    func slurmStateChanged(scanID: String, jobID: String, state: String?) {
+        slurmStates[scanID] = state.flatMap { SlurmWorker.activeStates.contains($0) ? $0 : nil }
+        let words = state == "PENDING" ? "queued in Slurm" : state == "RUNNING" ? "running in Slurm" : "in Slurm: \(state ?? "no longer known")"
+        log.log(.slurmJob, "scan \(scanID) \(words) (job \(jobID))",
+                [("SCAN_ID", scanID), ("SLURM_JOB_ID", jobID), ("SLURM_STATE", state ?? "UNKNOWN")])
+        publishStatus()
     }
 }

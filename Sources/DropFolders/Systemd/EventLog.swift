@@ -24,6 +24,8 @@ package enum LogEvent: String, Sendable, CaseIterable {
     case unhealthy = "unhealthy"
     case stopping = "stopping"
     case stopped = "stopped"
+    /// A scan's Slurm job was submitted or changed state (queued, running).
+    case slurmJob = "slurm-job"
 
     /// Fixed 128-bit ids (generated once for defacer; never change them).
     package var messageID: String {
@@ -46,6 +48,7 @@ package enum LogEvent: String, Sendable, CaseIterable {
         case .unhealthy: "a8c0e2f4b6d84a0c2e4f6b8d0a2c4eff"
         case .stopping: "3b5d7f9a1c3e4b5d7f9a1c3e5b7d9a02"
         case .stopped: "e2f4a6c8b0d24e6f8a0c2b4d6e8f0a14"
+        case .slurmJob: "e7cdca52d76046c58ddc6db8b49ee3a4"
         }
     }
 

@@ -3,7 +3,7 @@ import Foundation
 /// Which method finds the face and ears before the guards. Whichever it is, HD-BET's brain,
 /// the margin guard, the orientation check, the field-of-view handling, the removal, the report
 /// and the QC picture are the same.
-public enum DefaceMethod: Sendable, Hashable, CustomStringConvertible {
+public enum DefaceMethod: Sendable, Hashable, Codable, CustomStringConvertible {
     /// defacer's own rules, relative to HD-BET's brain in the head's frame (`FaceRegion`, `EarRegion`).
     case builtin
     /// The labels of a converted nnU-Net v1 model (`removeLabels` empty: every label it has).

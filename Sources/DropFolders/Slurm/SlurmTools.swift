@@ -1,14 +1,16 @@
 import Engine
 import Foundation
-/// The Slurm client programs (`sbatch`, `squeue`, `scontrol`) run as a user would.
-enum SlurmTools {
+
+/// The Slurm client programs (`sbatch`, `squeue`, `scontrol`) run as a user would: the one Slurm
+/// client of `defacer batch --slurm` and of the service's `executor = "slurm"`.
+package enum SlurmTools {
     /// A Slurm command that failed, with what it said.
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
+    package struct Failure: Error, CustomStringConvertible {
+        package var description: String
     }
 
     /// The program's path on PATH, or nil.
-    static func locate(_ name: String) -> String? {
+    package static func locate(_ name: String) -> String? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
         for folder in path.split(separator: ":") {
             let candidate = "\(folder)/\(name)"
@@ -18,7 +20,7 @@ enum SlurmTools {
     }
 
     /// Runs a Slurm client program; returns its standard output.
-    static func run(_ name: String, _ arguments: [String]) throws(Failure) -> String {
+    package static func run(_ name: String, _ arguments: [String]) throws(Failure) -> String {
         guard let program = locate(name) else {
             throw Failure(description: "\(name) is not installed here (Slurm's client tools, Debian package slurm-client)")
         }
@@ -40,7 +42,7 @@ enum SlurmTools {
     }
 
     /// `sbatch --parsable ...`: the new job's id.
-    static func submit(_ arguments: [String]) throws(Failure) -> String {
+    package static func submit(_ arguments: [String]) throws(Failure) -> String {
         let said = try run("sbatch", ["--parsable"] + arguments).trimmingCharacters(in: .whitespacesAndNewlines)
         let id = said.split(separator: ";").first.map(String.init) ?? ""
         guard !id.isEmpty, id.allSatisfy(\.isNumber) else { throw Failure(description: "sbatch said \"\(said)\", not a job id") }
@@ -48,7 +50,7 @@ enum SlurmTools {
     }
 
     /// The array tasks of `jobIDs` still known to `squeue` (pending or running), by `JOB_TASK`.
-    static func activeTasks(_ jobIDs: [String]) throws(Failure) -> [String: String] {
+    package static func activeTasks(_ jobIDs: [String]) throws(Failure) -> [String: String] {
         guard !jobIDs.isEmpty else { return [:] }
         let text: String
         do { text = try run("squeue", ["-h", "-r", "-j", jobIDs.joined(separator: ","), "-o", "%i %T"]) } catch {
@@ -64,9 +66,28 @@ enum SlurmTools {
     }
 
     /// A finished task's state from `scontrol show job` (while Slurm still remembers it).
-    static func finalState(job: String, task: Int) -> String? {
-        guard let text = try? run("scontrol", ["show", "job", "\(job)_\(task)"]) else { return nil }
-        guard let range = text.range(of: "JobState=") else { return nil }
+    package static func finalState(job: String, task: Int) -> String? {
+        scontrolState("\(job)_\(task)")
+    }
+
+    private static func scontrolState(_ id: String) -> String? {
+        guard let text = try? run("scontrol", ["show", "job", id]), let range = text.range(of: "JobState=") else { return nil }
         return String(text[range.upperBound...].prefix { !$0.isWhitespace })
     }
+
+    /// The state of one job (not an array) while `squeue` lists it (PENDING, RUNNING,
+    /// COMPLETING...), else its final state from `scontrol show job` (COMPLETED, FAILED,
+    /// CANCELLED, TIMEOUT, OUT_OF_MEMORY, NODE_FAIL...), nil when Slurm no longer knows it.
+    package static func state(job: String) throws(Failure) -> String? {
+        if let state = try activeTasks([job])[job] { return state }
+        return scontrolState(job)
+    }
+
+    /// The ids of the jobs named `name` that `squeue` lists (pending or running).
+    package static func activeJobs(named name: String) throws(Failure) -> [String] {
+        try run("squeue", ["-h", "-n", name, "-o", "%i"]).split(whereSeparator: \.isNewline).map(String.init)
+    }
+
+    /// `text` in single quotes for the shell of `sbatch --wrap`.
+    package static func quoted(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'" }
 }
