@@ -43,7 +43,8 @@ extension Defacer {
         let edges = FieldOfViewEdges.extend(brainMask.mask, grid: grid, spacing: spacing, reach: 10)
         var regions = Regions(face: FaceRegion.compute(brain: edges.mask, grid: grid, spacing: spacing, frame: frame),
                               ears: options.removeEars ? EarRegion.compute(head: head, grid: grid, spacing: spacing, frame: frame)
-                                                       : [UInt8](repeating: 0, count: grid.count))
+                                                       : [UInt8](repeating: 0, count: grid.count),
+                              faceBudget: FaceBudget.mask(grid: grid, spacing: spacing, frame: frame))
         // the guard: the margin is measured from wherever HD-BET gives the brain a chance
         // above 5% (a little wider than its 50% mask), continued past the field of view's edges
         var guarded = brainMask.probability.map { $0 > Self.guardProbability ? UInt8(1) : 0 }
