@@ -22,6 +22,29 @@ struct DefaceTests {
         }
     }
 
+    /// The report's own estimates agree with the evaluation's landmark scores: a feature the
+    /// annotations place out of view (Colin27 has no mouth in view; the slab no eyes or nose) is
+    /// not found, and one in view is found with about the removed fraction the landmarks give.
+    @Test func featureEstimatesFollowTheAnatomy() throws {
+        let evaluation = try Evaluation(manifest: TestData.repositoryRoot + "/data/eval-small/manifest.json")
+        let names = ["ch2_original.nii.gz", "ch2_child.nii.gz", "ch2_slabfrontal.nii.gz", "mean_reg2mean_original.nii.gz"]
+        let work = TestData.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        for c in evaluation.cases where names.contains(c.file) {
+            let score = evaluation.run(c, defacer: Self.defacer, workFolder: work)
+            for feature in ["eye_left", "eye_right", "nose", "mouth"] {
+                let estimate = try #require(score.estimates[feature], "\(c.file) \(feature)")
+                guard let landmark = c.landmarks[feature], landmark != nil, let scored = score.removedFraction[feature] else {
+                    #expect(!estimate.found, "\(c.file): \(feature) is not in view but was reported found")
+                    continue
+                }
+                #expect(estimate.found, "\(c.file): \(feature) is in view but was not found")
+                #expect(abs(estimate.removedFraction - scored) <= 0.1,
+                        "\(c.file): \(feature) estimated \(estimate.removedFraction) removed, landmarks \(scored)")
+            }
+        }
+    }
+
     @Test func outputsBesideTheInputAndAnHonestReport() throws {
         let folder = TestData.temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }

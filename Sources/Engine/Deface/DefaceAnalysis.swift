@@ -44,6 +44,8 @@ extension Defacer {
         let found = try regionSource.regions(volume: volume, view: view, head: head, brain: edges.mask, grid: grid, spacing: spacing,
                                              frame: frame, removeEars: options.removeEars, marginMM: options.marginMM, input: input, clock: &clock)
         var regions = found.regions
+        // the face's second condition holds whichever method found the face
+        regions.faceBudget = FaceBudget.mask(grid: grid, spacing: spacing, frame: frame)
         // the guard: the margin is measured from wherever HD-BET gives the brain a chance
         // above 5% (a little wider than its 50% mask), continued past the field of view's edges
         var guarded = brainMask.probability.map { $0 > Self.guardProbability ? UInt8(1) : 0 }

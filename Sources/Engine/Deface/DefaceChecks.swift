@@ -38,6 +38,12 @@ extension Defacer {
             warnings.append(String(format: "%.0f ml of head removed, outside the usual %.0f-%.0f ml", ml,
                                    typicalRemovedML.lowerBound, typicalRemovedML.upperBound))
         }
+        let kept = Double(removal.heldByBudget) * voxelML
+        if kept > FaceBudget.disagreementML {
+            // kept, not refused: the budget only ever keeps tissue, and the eye and nose
+            // estimates below say whether the face still went
+            warnings.append(String(format: "the brain mask and the face budget disagree: %.0f ml of the face region kept that the brain mask alone would have removed; check the brain outline in the QC picture", kept))
+        }
         for name in ["ear_left", "ear_right"] where features[name]?.found != true {
             warnings.append("\(name.replacingOccurrences(of: "_", with: " ")) not found in the field of view")
         }
@@ -67,6 +73,7 @@ extension Defacer {
         report.headRemovedPercent = 100 * Double(removal.headRemoved) / Double(max(1, removal.headCount))
         report.minDistanceToBrainMM = removal.minDistance.isFinite ? Double(removal.minDistance) : nil
         report.earBudgetMM = Self.earBudgetMM
+        report.faceBudgetKeptML = Double(removal.heldByBudget) * voxelML
         return report
     }
 }

@@ -2,9 +2,12 @@
 struct Regions {
     var face: [UInt8]
     var ears: [UInt8]
+    /// The face's second condition (`FaceBudget`, 1 = allowed); set before `remove`.
+    var faceBudget: [UInt8] = []
 
     /// Voxels removed and the counts the report gives. A voxel goes when it lies further than
-    /// `margin` from the guarded brain (`distance`: HD-BET above 5%); an ear voxel (already
+    /// `margin` from the guarded brain (`distance`: HD-BET above 5%); a face voxel must also lie
+    /// within the face budget; an ear voxel (already
     /// confined to the outside of the head's smooth outline and a thin layer under it) must also
     /// lie further than `earLimit` from the network's brain itself (`brainDistance`: above 50%).
     func remove(head: [UInt8], brain: [UInt8], distance: [Float], brainDistance: [Float],
@@ -13,7 +16,8 @@ struct Regions {
         for i in head.indices {
             if head[i] != 0 { r.headCount += 1 }
             guard distance[i] > margin else { continue }
-            let isFace = face[i] != 0
+            if face[i] != 0, faceBudget[i] == 0, head[i] != 0 { r.heldByBudget += 1 }
+            let isFace = face[i] != 0 && faceBudget[i] != 0
             let isEar = ears[i] != 0 && brainDistance[i] > earLimit
             guard isFace || isEar else { continue }
             r.removed[i] = 1
@@ -32,6 +36,8 @@ struct Regions {
 struct Removal {
     var removed: [UInt8]
     var count = 0, headCount = 0, headRemoved = 0, faceCount = 0, earCount = 0, touched = 0
+    /// Head voxels of the face region that the HD-BET guard let go but the face budget kept.
+    var heldByBudget = 0
     /// Smallest distance (mm) from a removed head voxel to the guarded brain.
     var minDistance = Float.infinity
 }

@@ -1,7 +1,7 @@
 /// What a defacing run did, written as `<name>_deface.json` and logged by the daemon.
 public struct DefaceReport: Codable, Sendable {
     public var defacerVersion = DefacerVersion.string
-    public var method = "HD-BET brain mask continued past the field of view; orientation checked against the anatomy; face below the brain's underside in the head's own frame; outer ears outside the head's smooth outline; brain margin guard, and for the ears a further distance budget"
+    public var method = "HD-BET brain mask continued past the field of view; orientation checked against the anatomy; face below the brain's underside in the head's own frame; outer ears outside the head's smooth outline; brain margin guard, and as a second condition an anatomical budget for the face (nothing above the eyes' level behind the eyes) and a further distance budget for the ears"
     public var model: String
     public var modelSource: String
     public var mode: String
@@ -34,6 +34,8 @@ public struct DefaceReport: Codable, Sendable {
     public var minDistanceToBrainMM: Double?
     /// How much further than the margin ear voxels must stay from the brain (mm).
     public var earBudgetMM = 0.0
+    /// Head tissue (ml) of the face region that the brain guard let go but the face budget kept.
+    public var faceBudgetKeptML = 0.0
     /// The header's orientation against the anatomy, in words.
     public var orientationCheck = ""
     /// Faces of the image volume the brain reached (it was taken to continue past them).

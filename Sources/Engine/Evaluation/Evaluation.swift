@@ -32,6 +32,8 @@ public struct Evaluation: Sendable {
         public var headRemovedPercent: Double?
         /// The method's warnings.
         public var warnings: [String] = []
+        /// The method's own estimate per feature (found, fraction removed), from its report.
+        public var estimates: [String: FeatureEstimate] = [:]
         /// Removed voxels inside HD-BET's accurate-mode brain mask (when asked for).
         public var accurateBrainVoxelsTouched: Int?
         public var geometryKept = false
@@ -72,6 +74,7 @@ public struct Evaluation: Sendable {
             let report = try used.deface(input: input, outputs: outputs)
             score.headRemovedPercent = report.headRemovedPercent
             score.warnings = report.warnings
+            score.estimates = report.features
         } catch {
             if c.expect == "refused", case .orientationDisagrees = error.code { return score }
             score.error = error.description
