@@ -234,7 +234,8 @@ int dfc_nifti_write(const char *path, const dfc_nifti_header *h, const void *dat
        leaves the image file open at the data offset; the data and the close are ours, so
        that every write and the final close are checked. */
     nim->data = NULL;
-    znzFile fp = nifti_image_write_hdr_img2(nim, 2, "wb", NULL, NULL);
+    /* gzip level 1 (measured: 2-5x faster to write than zlib's default 6, files 1-11% larger) */
+    znzFile fp = nifti_image_write_hdr_img2(nim, 2, nifti_is_gzfile(path) ? "wb1" : "wb", NULL, NULL);
     *data_offset = nim->iname_offset;
     nifti_image_free(nim);
     if (znz_isnull(fp)) return errno ? -errno : DFC_WRITE_REFUSED;

@@ -23,10 +23,15 @@ struct BrainCommand: ParsableCommand {
     @Option(help: .hidden)
     var saveNetworkInput: String?
 
+    /// Runs the network on the head's box only (`HeadBox`; for speed comparisons).
+    @Flag(help: .hidden)
+    var cropToHead = false
+
     func run() throws {
         let mode = model.mode
         let volume = try NiftiReader().read(input)
-        let extractor = try BrainExtractor(modelFolder: model.models, mode: mode)
+        var extractor = try BrainExtractor(modelFolder: model.models, mode: mode)
+        extractor.cropsToHead = cropToHead
         if let saveNetworkInput {
             let view = volume.rasReorientation
             let prepared = extractor.prepare(view.toRAS(volume.floatValues()), grid: Grid3D(view.rasShape),

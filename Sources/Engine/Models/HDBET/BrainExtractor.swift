@@ -11,6 +11,10 @@ public struct BrainExtractor: Sendable {
     /// Worker threads the network's layers use.
     public let threads: Int
     public let descriptor: ModelDescriptor
+    /// Whether `extract` runs the network on the head's box only (`HeadBox`) rather than the
+    /// whole resampled grid; the probability outside the box is zero. Off: it changes the
+    /// mask slightly (instance norm sees less air), see `HeadBox`.
+    public var cropsToHead = false
     let networks: [HDBETNetwork]
 
     /// Loads the folds the mode needs from a converted model folder (`models/hdbet`); the
@@ -37,32 +41,55 @@ public struct BrainExtractor: Sendable {
         public var input: Tensor
         /// The resampled grid before padding.
         public var grid: Grid3D
+        /// The part of `grid` the input holds (the whole grid unless cropped to the head).
+        public var box: HeadBox
     }
 
     /// Resamples RAS+ values with voxel sizes `spacing` to the network's spacing, z-scores
-    /// them and pads the upper ends with zeros to a multiple of 16 (at least 128). The network
-    /// was trained on FSL's standard orientation (first axis towards Left), so the tensor's
-    /// width axis runs right to left.
-    public func prepare(_ values: [Float], grid: Grid3D, spacing: [Double]) -> Prepared {
+    /// them (over the whole image) and pads the upper ends with zeros to a multiple of 16 (at
+    /// least 128). With `cropToHead`, only the head's box goes in (`HeadBox`). The network was
+    /// trained on FSL's standard orientation (first axis towards Left), so the tensor's width
+    /// axis runs right to left.
+    public func prepare(_ values: [Float], grid: Grid3D, spacing: [Double], cropToHead: Bool = false) -> Prepared {
         let target = descriptor.targetSpacing
         let resampledGrid = Grid3D((0..<3).map { max(1, Int((Double(grid.shape[$0]) * spacing[$0] / target[$0]).rounded())) })
         var resampled = Resample.linear(values, from: grid, to: resampledGrid)
+        let multiple = descriptor.padMultiple, minimum = descriptor.minimumSize
+        let padded = { (s: Int) in max(minimum, (s + multiple - 1) / multiple * multiple) }
+        let box = (cropToHead ? HeadBox.around(head: resampled, grid: resampledGrid, padded: padded) : nil)
+            ?? HeadBox.whole(resampledGrid, padded: padded)
         let n = Double(resampled.count)
         let mean = resampled.reduce(0.0) { $0 + Double($1) } / n
         let variance = resampled.reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) } / n
         let std = max(variance.squareRoot(), 1e-8)
         for i in resampled.indices { resampled[i] = Float((Double(resampled[i]) - mean) / std) }
-        let multiple = descriptor.padMultiple, minimum = descriptor.minimumSize
-        func padded(_ s: Int) -> Int { max(minimum, (s + multiple - 1) / multiple * multiple) }
-        let p = Grid3D(padded(resampledGrid.nx), padded(resampledGrid.ny), padded(resampledGrid.nz))
+        let p = Grid3D(box.padded)
         var data = [Float](repeating: 0, count: p.count)
-        for z in 0..<resampledGrid.nz {
-            for y in 0..<resampledGrid.ny {
-                let src = resampledGrid.index(0, y, z), dst = p.index(0, y, z)
-                for x in 0..<resampledGrid.nx { data[dst + resampledGrid.nx - 1 - x] = resampled[src + x] }
+        let (x0, y0, z0) = (box.lower[0], box.lower[1], box.lower[2])
+        for z in 0..<box.size[2] {
+            for y in 0..<box.size[1] {
+                let src = resampledGrid.index(x0, y0 + y, z0 + z), dst = p.index(0, y, z)
+                for x in 0..<box.size[0] { data[dst + box.size[0] - 1 - x] = resampled[src + x] }
             }
         }
-        return Prepared(input: Tensor(channels: 1, depth: p.nz, height: p.ny, width: p.nx, data: data), grid: resampledGrid)
+        return Prepared(input: Tensor(channels: 1, depth: p.nz, height: p.ny, width: p.nx, data: data),
+                        grid: resampledGrid, box: box)
+    }
+
+    /// The brain channel of `probabilities` (the network's output for `prepared`) on the
+    /// resampled grid: the box's voxels, zero outside it.
+    func brainProbability(_ probabilities: Tensor, prepared: Prepared) -> [Float] {
+        let g = prepared.grid, box = prepared.box
+        let padded = Grid3D(probabilities.width, probabilities.height, probabilities.depth)
+        let channel = probabilities.spatialCount
+        var brain = [Float](repeating: 0, count: g.count)
+        for z in 0..<box.size[2] {
+            for y in 0..<box.size[1] {
+                let dst = g.index(box.lower[0], box.lower[1] + y, box.lower[2] + z), src = channel + padded.index(0, y, z)
+                for x in 0..<box.size[0] { brain[dst + x] = probabilities.data[src + box.size[0] - 1 - x] }
+            }
+        }
+        return brain
     }
 
     /// Brain probability on the padded network grid, averaged over folds and mirrorings.
@@ -99,21 +126,20 @@ public struct BrainExtractor: Sendable {
         let view = volume.rasReorientation
         let grid = Grid3D(view.rasShape)
         let spacing = (0..<3).map { view.rasAffine.columnLengths[$0] }
-        let prepared = prepare(view.toRAS(volume.floatValues(volume: volumeIndex)), grid: grid, spacing: spacing)
+        let values = view.toRAS(volume.floatValues(volume: volumeIndex))
+        var prepared = prepare(values, grid: grid, spacing: spacing, cropToHead: cropsToHead)
         clock.lap("brain: preprocess")
-        let probabilities = predict(prepared.input)
+        var probabilities = predict(prepared.input)
+        var brain = brainProbability(probabilities, prepared: prepared)
+        if prepared.box.brainReachesCut(brain, grid: prepared.grid) {
+            // the brain reaches the side of the head's box: run the network on the whole grid
+            prepared = prepare(values, grid: grid, spacing: spacing)
+            probabilities = predict(prepared.input)
+            brain = brainProbability(probabilities, prepared: prepared)
+        }
         clock.lap("brain: network")
         let networkInputShape = probabilities.shape.dropFirst().map { $0 }
-        // channel 1 (brain), cropped to the resampled grid, then back onto the scan's voxels
-        let padded = Grid3D(probabilities.width, probabilities.height, probabilities.depth)
         let g = prepared.grid
-        var brain = [Float](repeating: 0, count: g.count)
-        let channel = probabilities.spatialCount
-        for z in 0..<g.nz {
-            for y in 0..<g.ny {
-                for x in 0..<g.nx { brain[g.index(x, y, z)] = probabilities.data[channel + padded.index(g.nx - 1 - x, y, z)] }
-            }
-        }
         let probability = Resample.linear(brain, from: g, to: grid)
         clock.lap("brain: back to scan grid")
         let mask = ConnectedComponents.largest(probability.map { $0 > 0.5 ? 1 : 0 }, grid: grid)
