@@ -26,7 +26,8 @@ import Testing
         // every head voxel (on the resampled grid) lies in the box, with the margin where the grid has room
         let g = cropped.grid
         let resampled = Resample.linear(scan.values, from: scan.grid, to: g)
-        let head = ConnectedComponents.largest(resampled.map { $0 > HeadMask.threshold(resampled) ? 1 : 0 }, grid: g, connectivity: .faces)
+        let threshold = HeadMask.threshold(resampled)  // once: it sorts the whole grid
+        let head = ConnectedComponents.largest(resampled.map { $0 > threshold ? 1 : 0 }, grid: g, connectivity: .faces)
         let box = cropped.box, m = HeadBox.marginVoxels
         var outside = 0
         for z in 0..<g.nz {
