@@ -32,10 +32,15 @@ SAN=(-fsanitize=fuzzer-no-link,address -O1 -g)
 clang "${SAN[@]}" -I/usr/include/nifti -ISources/CNifti/include -c Sources/CNifti/cnifti.c -o "$BUILD/cnifti.o"
 clang "${SAN[@]}" -ISources/CLinux/include -c Sources/CLinux/clinux.c -o "$BUILD/clinux.o"
 
-# swift-system (the durable-file layer's typed POSIX calls) as SwiftPM builds it, uninstrumented
-swift build -c release --scratch-path "$BUILD/spm" --target SystemPackage > "$BUILD/spm-build.log" 2>&1 \
-    || { cat "$BUILD/spm-build.log"; exit 1; }
-SYSTEM=("-I" "$BUILD/spm/release/Modules" "-Xcc" "-fmodule-map-file=$ROOT/.build-fuzz/spm/checkouts/swift-system/Sources/CSystem/include/module.modulemap" "$BUILD"/spm/release/SystemPackage.build/*.o "$BUILD/spm/release/CSystem.build/shims.c.o")
+# swift-system (the durable-file layer's typed POSIX calls) and swift-crypto (the SHA-256 a move
+# across mounts is checked with) as SwiftPM builds them, uninstrumented
+for target in SystemPackage Crypto; do
+    swift build -c release --scratch-path "$BUILD/spm" --target "$target" > "$BUILD/spm-build.log" 2>&1 \
+        || { cat "$BUILD/spm-build.log"; exit 1; }
+done
+SPM="$BUILD/spm/release"
+SYSTEM=("-I" "$SPM/Modules" "-Xcc" "-fmodule-map-file=$ROOT/.build-fuzz/spm/checkouts/swift-system/Sources/CSystem/include/module.modulemap" "$SPM"/SystemPackage.build/*.o "$SPM/CSystem.build/shims.c.o"
+        $(find "$SPM/Crypto.build" "$SPM/CryptoBoringWrapper.build" "$SPM/CCryptoBoringSSL.build" "$SPM/CCryptoBoringSSLShims.build" -name '*.o'))
 
 SWIFT=(swiftc -O -sanitize=fuzzer,address -parse-as-library -swift-version 6 -package-name defacer -I "$BUILD/modules")
 # the files each target needs, found by name (they may move between folders)
@@ -49,7 +54,7 @@ build() {  # build NAME SOURCES...: a failed compile fails the script (no stale 
     fi
 }
 build nifti-fuzz -module-name NiftiFuzz Tests/Fuzz/NiftiReaderFuzz.swift \
-    Sources/Engine/NIfTI/*.swift Sources/Engine/Geometry/*.swift "$(src DurableFile.swift)" "$(src SystemError.swift)" \
+    Sources/Engine/NIfTI/*.swift Sources/Engine/Geometry/*.swift Sources/Engine/Files/*.swift \
     "${SYSTEM[@]}" \
     "$BUILD/cnifti.o" "$BUILD/clinux.o" -lnifti2 -lznz -lz -lm
 # the DICOM header reader lives in the DICOM module, which imports Engine for nothing these
