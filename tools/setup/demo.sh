@@ -21,8 +21,11 @@ bin="$root/$scratch/release/defacer"
 demo="$root/demo"
 rm -rf "$demo"
 mkdir -p "$demo/inbox" "$demo/work" "$demo/outbox" "$demo/failed" "$demo/staging"
+# the name-hash key an install makes in /etc/defacer: the demo makes its own
+(umask 077; od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$demo/name-hash.key")
 sed -e "s|^root = .*|root = \"$demo\"|" \
-    -e "s|^# models = .*|models = \"$root/models\"|" etc/defacer.toml > "$demo/defacer.toml"
+    -e "s|^# models = .*|models = \"$root/models\"|" \
+    -e "s|^name_hash_key_file = .*|name_hash_key_file = \"$demo/name-hash.key\"|" etc/defacer.toml > "$demo/defacer.toml"
 echo "demo: configuration $demo/defacer.toml (etc/defacer.toml with these changes):"
 diff etc/defacer.toml "$demo/defacer.toml" || true
 "$bin" check-config --config "$demo/defacer.toml"
