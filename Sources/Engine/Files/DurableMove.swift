@@ -82,10 +82,11 @@ extension DurableFile {
     /// is removed and the move is complete.
     public static func completeIfAlreadyThere(_ from: String, _ to: String) throws(SystemError) -> Bool {
         guard let a = DropEntry(path: from), let b = DropEntry(path: to), a.kind == .regular, b.kind == .regular else { return false }
-        let same = (a.device == b.device && a.inode == b.inode)
-            || (a.size == b.size && FileHash.sha256(ofRegularFile: from, followLinks: false) != nil
-                && FileHash.sha256(ofRegularFile: from, followLinks: false) == FileHash.sha256(ofRegularFile: to, followLinks: false))
-        guard same else { return false }
+        func sameContent() -> Bool {
+            guard a.size == b.size, let digest = FileHash.sha256(ofRegularFile: from, followLinks: false) else { return false }
+            return digest == FileHash.sha256(ofRegularFile: to, followLinks: false)
+        }
+        guard (a.device == b.device && a.inode == b.inode) || sameContent() else { return false }
         guard unlink(from) == 0 || Glibc.errno == ENOENT else { throw SystemError("unlink", path: from, errno: Glibc.errno) }
         return true
     }
