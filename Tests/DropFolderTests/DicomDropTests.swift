@@ -197,7 +197,11 @@ struct DicomDropTests {
         // under the same folder name: a second job, never merged into the first
         try Self.drop("single", as: "series-a", into: layout, marker: true)
         #expect(waitUntil(timeout: 30) { daemon.events("job-started").count >= 2 })
+        // "job-started" is logged when the job is taken from the queue; the folder leaves the inbox
+        // a moment later, when the job claims it (a sender writing into it before that is still
+        // writing the first copy)
         let again = layout.inbox + "/series-a"
+        #expect(waitUntil(timeout: 30) { !FileManager.default.fileExists(atPath: again) }, "the first copy was not claimed")
         try FileManager.default.createDirectory(atPath: again, withIntermediateDirectories: false)
         for file in DicomSamples.files("single") {
             try FileManager.default.copyItem(atPath: DicomSamples.root + "/single/" + file, toPath: again + "/" + file)
