@@ -150,15 +150,7 @@ package enum ConfigLoader {
             }
             executor(table, into: &config)
             config.reviewPage = bool(table, "review_page", prefix: "", default: config.reviewPage)
-            config.dicom.settleSeconds = double(table, "dicom_settle_seconds", prefix: "", range: 0.5...86400, default: config.dicom.settleSeconds)
-            config.dicom.timeoutSeconds = double(table, "dicom_timeout_seconds", prefix: "", range: 10...86400, default: config.dicom.timeoutSeconds)
-            config.dicom.keepAcquisitionTimes = bool(table, "dicom_keep_acquisition_times", prefix: "", default: config.dicom.keepAcquisitionTimes)
-            if let converter = string(table, "dcm2niix", prefix: "") {
-                if converter.isEmpty { problem("dcm2niix", "must not be empty") } else {
-                    config.dicom.converter = converter.hasPrefix("/") || !converter.contains("/") ? converter : DurableFile.resolve(converter, against: root)
-                }
-            }
-            config.dicom.converterPath = Dcm2niix.locate(config.dicom.converter)
+            config.dicom = dicom(table, base: config.dicom, root: root)
 
             var defaults = DefacingSettings()
             if let raw = table["defacing"] {
@@ -175,48 +167,69 @@ package enum ConfigLoader {
                 return config
             }
             for (i, item) in list.enumerated() {
-                let prefix = "inbox[\(i + 1)]."
-                guard let sub = item.table else {
-                    problem("inbox[\(i + 1)]", "must be a table")
-                    continue
-                }
-                unknownKeys(sub, known: ConfigLoader.inboxKeys, prefix: prefix)
-                let inboxPath = path(sub, "path", prefix: prefix, root: root)
-                let outbox = path(sub, "outbox", prefix: prefix, root: root)
-                let failed = path(sub, "failed", prefix: prefix, root: root)
-                if sub["path"] == nil { problem(prefix + "path", "missing: the drop folder to watch") }
-                if sub["outbox"] == nil { problem(prefix + "outbox", "missing: where defaced scans go") }
-                if sub["failed"] == nil { problem(prefix + "failed", "missing: where scans that cannot be defaced go") }
-                let work = path(sub, "work", prefix: prefix, root: root)
-                let archive = path(sub, "archive", prefix: prefix, root: root)
-                var watch = WatchMode.auto
-                if let w = string(sub, "watch", prefix: prefix) {
-                    if let mode = WatchMode(rawValue: w) { watch = mode } else {
-                        problem(prefix + "watch", "must be \"auto\", \"inotify\" or \"poll\", not \"\(w)\"")
-                    }
-                }
-                var settings = defaults
-                if let raw = sub["defacing"] {
-                    if let t = raw.table { settings = defacing(t, prefix: prefix + "defacing.", base: defaults) } else {
-                        problem(prefix + "defacing", "must be a table ([inbox.defacing])")
-                    }
-                }
-                let dicom = bool(sub, "dicom", prefix: prefix, default: true)
-                guard let inboxPath, let outbox, let failed else { continue }
-                let name = string(sub, "name", prefix: prefix) ?? DurableFile.fileName(of: inboxPath)
-                if name.isEmpty || name.contains(where: { $0.isWhitespace || $0 == "/" }) {
-                    problem(prefix + "name", "must be a short label without spaces or slashes, not \"\(name)\"")
-                }
-                var inbox = InboxConfig(name: name, path: inboxPath, outbox: outbox, failed: failed,
-                                        work: work ?? inboxPath + "/.defacer-work", archive: archive,
-                                        watch: watch, defacing: settings, acceptsDicom: dicom)
-                if sub["memory_per_job_mb"] != nil {
-                    inbox.memoryPerJobMB = int(sub, "memory_per_job_mb", prefix: prefix, range: 64...1_048_576, default: 0)
-                }
-                config.inboxes.append(inbox)
+                if let inbox = self.inbox(item, number: i + 1, defaults: defaults, root: root) { config.inboxes.append(inbox) }
             }
             if list.isEmpty { problem("inbox", "no [[inbox]] table: name at least one drop folder") }
             return config
+        }
+
+        /// The DICOM settings of the global table (`dicom_*`, `dcm2niix`).
+        mutating func dicom(_ table: TOMLTable, base: DicomSettings, root: String) -> DicomSettings {
+            var d = base
+            d.settleSeconds = double(table, "dicom_settle_seconds", prefix: "", range: 0.5...86400, default: d.settleSeconds)
+            d.timeoutSeconds = double(table, "dicom_timeout_seconds", prefix: "", range: 10...86400, default: d.timeoutSeconds)
+            d.keepAcquisitionTimes = bool(table, "dicom_keep_acquisition_times", prefix: "", default: d.keepAcquisitionTimes)
+            if let converter = string(table, "dcm2niix", prefix: "") {
+                if converter.isEmpty { problem("dcm2niix", "must not be empty") } else {
+                    d.converter = converter.hasPrefix("/") || !converter.contains("/") ? converter : DurableFile.resolve(converter, against: root)
+                }
+            }
+            d.converterPath = Dcm2niix.locate(d.converter)
+            return d
+        }
+
+        /// One `[[inbox]]` table (`number` counts from 1, as the messages do); nil when a required
+        /// folder is missing (the problem is recorded).
+        mutating func inbox(_ item: any TOMLValueConvertible, number: Int, defaults: DefacingSettings, root: String) -> InboxConfig? {
+            let prefix = "inbox[\(number)]."
+            guard let sub = item.table else {
+                problem("inbox[\(number)]", "must be a table")
+                return nil
+            }
+            unknownKeys(sub, known: ConfigLoader.inboxKeys, prefix: prefix)
+            let inboxPath = path(sub, "path", prefix: prefix, root: root)
+            let outbox = path(sub, "outbox", prefix: prefix, root: root)
+            let failed = path(sub, "failed", prefix: prefix, root: root)
+            if sub["path"] == nil { problem(prefix + "path", "missing: the drop folder to watch") }
+            if sub["outbox"] == nil { problem(prefix + "outbox", "missing: where defaced scans go") }
+            if sub["failed"] == nil { problem(prefix + "failed", "missing: where scans that cannot be defaced go") }
+            let work = path(sub, "work", prefix: prefix, root: root)
+            let archive = path(sub, "archive", prefix: prefix, root: root)
+            var watch = WatchMode.auto
+            if let w = string(sub, "watch", prefix: prefix) {
+                if let mode = WatchMode(rawValue: w) { watch = mode } else {
+                    problem(prefix + "watch", "must be \"auto\", \"inotify\" or \"poll\", not \"\(w)\"")
+                }
+            }
+            var settings = defaults
+            if let raw = sub["defacing"] {
+                if let t = raw.table { settings = defacing(t, prefix: prefix + "defacing.", base: defaults) } else {
+                    problem(prefix + "defacing", "must be a table ([inbox.defacing])")
+                }
+            }
+            let dicom = bool(sub, "dicom", prefix: prefix, default: true)
+            guard let inboxPath, let outbox, let failed else { return nil }
+            let name = string(sub, "name", prefix: prefix) ?? DurableFile.fileName(of: inboxPath)
+            if name.isEmpty || name.contains(where: { $0.isWhitespace || $0 == "/" }) {
+                problem(prefix + "name", "must be a short label without spaces or slashes, not \"\(name)\"")
+            }
+            var inbox = InboxConfig(name: name, path: inboxPath, outbox: outbox, failed: failed,
+                                    work: work ?? inboxPath + "/.defacer-work", archive: archive,
+                                    watch: watch, defacing: settings, acceptsDicom: dicom)
+            if sub["memory_per_job_mb"] != nil {
+                inbox.memoryPerJobMB = int(sub, "memory_per_job_mb", prefix: prefix, range: 64...1_048_576, default: 0)
+            }
+            return inbox
         }
 
         package mutating func defacing(_ table: TOMLTable, prefix: String, base: DefacingSettings) -> DefacingSettings {
