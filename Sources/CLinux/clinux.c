@@ -2,6 +2,7 @@
 #include <signal.h>
 #include "clinux.h"
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <sys/prctl.h>
 #include <sys/vfs.h>
@@ -26,4 +27,8 @@ int dfc_die_with_parent(void) {
 
 int dfc_dumpable(void) {
     return prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+}
+
+int dfc_release_free_memory(void) {
+    return malloc_trim(0);
 }

@@ -97,6 +97,12 @@ extension ServiceTests {
             #expect(!assignments[..<ready].contains("WATCHDOG=1"))
             // the files reach failed/ on the worker just before the loop publishes the status
             #expect(waitUntil(timeout: 10) { notify.assignments.contains("STATUS=queued 0, running 0, done 0, failed 1") })
+            // the models are checked at start and let go (each scan's worker loads its own): an idle
+            // service holds tens of MB, not the networks' hundreds
+            let status = try String(contentsOfFile: "/proc/\(daemon.process.processIdentifier)/status", encoding: .utf8)
+            let rssLine = try #require(status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") })
+            let rssKB = try #require(Int(rssLine.split(separator: " ", omittingEmptySubsequences: true)[1]))
+            #expect(rssKB < 100_000, "idle service resident memory \(rssKB) kB")
             daemon.signal(SIGTERM)
             #expect(daemon.waitForExit(timeout: 30) == 0)
             #expect(waitUntil(timeout: 2) { notify.assignments.contains("STOPPING=1") })

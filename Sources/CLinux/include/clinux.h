@@ -21,4 +21,8 @@ int dfc_die_with_parent(void);
 /// prctl(PR_GET_DUMPABLE): 1 when the process may dump core, 0 when not, -1 with errno set.
 int dfc_dumpable(void);
 
+/// malloc_trim(0): returns the heap's free memory to the system (after a large structure such
+/// as a network's weights was freed). 1 when memory was released, 0 when none could be.
+int dfc_release_free_memory(void);
+
 #endif

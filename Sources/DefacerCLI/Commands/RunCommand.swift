@@ -47,8 +47,8 @@ struct RunCommand: ParsableCommand {
             fields += [("DCM2NIIX", converter.executable), ("DCM2NIIX_VERSION", version)]
         }
         eventLog.log(.started, "defacer \(DefacerVersion.string) starting with \(settings.sourcePath)\(dicom)", fields)
-        let processors: [String: Defacer]
-        do { processors = try DropFolderService.loadProcessors(for: settings, models: settings.models) } catch {
+        let engines: Set<String>
+        do { engines = try DropFolderService.verifyEngines(for: settings, models: settings.models) } catch {
             throw CommandFailure(message: "not starting: the models cannot be loaded: \(error)")
         }
         let hasher: NameHasher
@@ -56,7 +56,7 @@ struct RunCommand: ParsableCommand {
             throw CommandFailure(message: "not starting: \(error)")
         }
         let service: DropFolderService
-        do { service = try DropFolderService(config: settings, processors: processors, nameHasher: hasher, log: eventLog) } catch {
+        do { service = try DropFolderService(config: settings, verifiedEngines: engines, nameHasher: hasher, log: eventLog) } catch {
             throw CommandFailure(message: "not starting: \(error)")
         }
         service.run()  // returns once stopped by SIGTERM or SIGINT

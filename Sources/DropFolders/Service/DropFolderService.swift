@@ -1,3 +1,4 @@
+import CLinux
 import DICOM
 import Dispatch
 import Engine
@@ -64,7 +65,9 @@ package actor DropFolderService {
     var config: DaemonConfig
     /// Keyed hashes of file names for the log (`NAME_HASH`).
     var nameHasher: NameHasher
-    var processors: [String: Defacer]
+    /// The engine settings (`DefacingSettings.engineKey`) whose models were loaded and checked at
+    /// start or reload; the models themselves are loaded by each scan's worker, not kept here.
+    var verifiedEngines: Set<String>
     var inboxes: [String: InboxState] = [:]
     var watchToInbox: [Int32: String] = [:]
     var candidates: [String: Candidate] = [:]
@@ -90,32 +93,33 @@ package actor DropFolderService {
     var unhealthyReason: String?
 
     /// Opens inotify; nothing is watched or started until `run()`.
-    package init(config: DaemonConfig, processors: [String: Defacer], nameHasher: NameHasher, log: EventLog) throws(SystemError) {
+    package init(config: DaemonConfig, verifiedEngines: Set<String>, nameHasher: NameHasher, log: EventLog) throws(SystemError) {
         self.config = config
         self.nameHasher = nameHasher
-        self.processors = processors
+        self.verifiedEngines = verifiedEngines
         self.log = log
         let executor = LoopExecutor(label: "defacer.service")
         self.executor = executor
         watcher = try InotifyWatcher(queue: executor.queue)
     }
 
-    /// Loads the engines a config needs, reusing those of `existing` with the same settings.
-    package static func loadProcessors(for config: DaemonConfig, existing: [String: Defacer] = [:], models: String? = nil)
-        throws(ModelError) -> [String: Defacer]
+    /// Loads every engine a config needs once, to check its models (a missing or damaged weights
+    /// file stops start-up or a reload with the reason), and lets it go: workers load their own,
+    /// so the service does not hold the networks' memory. Keys in `existing` are not checked
+    /// again while the models folder is the same.
+    package static func verifyEngines(for config: DaemonConfig, existing: Set<String> = [], models: String? = nil)
+        throws(ModelError) -> Set<String>
     {
-        var result: [String: Defacer] = [:]
+        var result: Set<String> = []
         for inbox in config.inboxes {
             let key = inbox.defacing.engineKey
-            if result[key] != nil { continue }
-            // an engine carries its thread count: a changed max_jobs loads new ones, and running
-            // jobs finish on the engines they started with
-            if models == config.models, let old = existing[key], old.options.threads == config.threadsPerJob {
-                result[key] = old
-                continue
+            if result.contains(key) { continue }
+            if models != config.models || !existing.contains(key) {
+                _ = try Defacer(options: inbox.defacing.engineOptions(models: config.models, threads: 1))
             }
-            result[key] = try Defacer(options: inbox.defacing.engineOptions(models: config.models, threads: config.threadsPerJob))
+            result.insert(key)
         }
+        _ = dfc_release_free_memory()  // hand the freed weights back to the system, not to the heap's free lists
         return result
     }
 

@@ -21,9 +21,9 @@ extension DropFolderService {
                 if case .resume(let scanID) = item.kind { queuedResumes.remove(scanID) }
                 continue
             }
-            // the engines loaded at start and reload vouch for the models; each scan is defaced
-            // by a worker process of its own (`WorkerLaunch`)
-            guard processors[inbox.config.defacing.engineKey] != nil else { continue }
+            // the models were checked at start and reload; each scan is defaced by a worker
+            // process of its own (`WorkerLaunch`) that loads them
+            guard verifiedEngines.contains(inbox.config.defacing.engineKey) else { continue }
             var context = JobContext(inbox: inbox.config, crashLimit: config.crashLimit,
                                      writeRetries: config.writeRetries, log: log, dicom: config.dicom)
             context.worker = WorkerLaunch(models: config.models, threads: config.threadsPerJob,

@@ -120,13 +120,13 @@ extension DropFolderService {
         reloading = true
         notifier.reloading()
         log.log(.reloading, "reloading \(config.sourcePath)")
-        let path = config.sourcePath, current = processors, models = config.models
+        let path = config.sourcePath, current = verifiedEngines, models = config.models
         DispatchQueue.global().async { [self] in
-            var result: Result<(DaemonConfig, [String: Defacer], NameHasher), any Error>
+            var result: Result<(DaemonConfig, Set<String>, NameHasher), any Error>
             do {
                 let new = try ConfigLoader.load(path)
                 let hasher = try NameHasher.load(configuredFile: new.nameHashKeyFile)
-                let engines = try Self.loadProcessors(for: new, existing: current, models: models)
+                let engines = try Self.verifyEngines(for: new, existing: current, models: models)
                 result = .success((new, engines, hasher))
             } catch {
                 result = .failure(error)
@@ -136,7 +136,7 @@ extension DropFolderService {
         }
     }
 
-    func applyReload(_ result: Result<(DaemonConfig, [String: Defacer], NameHasher), any Error>) {
+    func applyReload(_ result: Result<(DaemonConfig, Set<String>, NameHasher), any Error>) {
         reloading = false
         switch result {
         case .failure(let error):
@@ -150,7 +150,7 @@ extension DropFolderService {
             let old = config
             config = new
             config.sourcePath = old.sourcePath
-            processors = engines
+            verifiedEngines = engines
             nameHasher = hasher
             applyInboxes(new.inboxes)
             startTimers()
