@@ -13,20 +13,27 @@ extension ServiceTests {
                 try SlurmTools.submit(["--job-name=defacer-poller-test", "--time=2", "--mem=32M", "--output=/dev/null", "--chdir=/tmp",
                                        "--wrap=\(script)"])
             }
+            defer { for id in ids { SlurmTools.cancel(job: id) } }  // a failed run leaves no job behind
             let interval = 0.5
             let poller = SlurmPoller()
-            let finals = Locked<[String: String]>([:])
+            let finals = Locked<[String: SlurmPoller.Ending]>([:])
             let started = Date()
-            DispatchQueue.concurrentPerform(iterations: ids.count) { i in
-                let final = poller.wait(for: ids[i], every: interval) { state in
-                    // the long job is cancelled once it runs
-                    if i == 2, state == "RUNNING" { SlurmTools.cancel(job: ids[i]) }
+            let group = DispatchGroup()
+            for (i, id) in ids.enumerated() {
+                group.enter()
+                Thread.detachNewThread {
+                    let final = poller.wait(for: id, every: interval) { state in
+                        // the long job is cancelled once it runs
+                        if i == 2, state == "RUNNING" { SlurmTools.cancel(job: id) }
+                    }
+                    finals.withLock { $0[id] = final }
+                    group.leave()
                 }
-                finals.withLock { $0[ids[i]] = final ?? "forgotten" }
             }
+            #expect(group.wait(timeout: .now() + 300) == .success)
             let elapsed = Date().timeIntervalSince(started)
             let states = finals.withLock { $0 }
-            #expect(ids.map { states[$0] } == ["COMPLETED", "FAILED", "CANCELLED", "COMPLETED"], "\(states)")
+            #expect(ids.map { states[$0] } == ["COMPLETED", "FAILED", "CANCELLED", "COMPLETED"].map { .ended($0) }, "\(states)")
             // one squeue per interval for all four jobs, not one per job
             #expect(poller.polls <= Int(elapsed / interval) + 2, "\(poller.polls) polls in \(elapsed) s")
             #expect(poller.polls >= 4, "the jobs took several polls")

@@ -110,8 +110,8 @@ package struct SlurmFolderCheck: Sendable {
     }
 
 
-    /// Submits the job that copies each marker into its reply and follows it until it ends
-    /// or the time is up (then it is cancelled).
+    /// Submits the job that copies each marker into its reply and follows it (with the
+    /// service's one `SlurmPoller`) until it ends or the time is up (then it is cancelled).
     func runJob(_ pairs: [(marker: String, reply: String)]) -> JobRun {
         let copies = pairs.map { "cat \(SlurmTools.quoted($0.marker)) > \(SlurmTools.quoted($0.reply)) || s=1" }
         var arguments = ["--job-name=defacer-folder-check", "--time=1", "--mem=64M", "--cpus-per-task=1", "--ntasks=1",
@@ -121,15 +121,14 @@ package struct SlurmFolderCheck: Sendable {
         let id: String
         do { id = try SlurmTools.submit(arguments) } catch { return .refused(error.description) }
         let deadline = Date().addingTimeInterval(timeoutSeconds)
-        var state: String? = "PENDING"
-        while Date() < deadline {
-            state = (try? SlurmTools.states([id]))?[id] ?? state
-            guard let now = state, SlurmWorker.activeStates.contains(now) else { return .ended(id: id, state: state) }
-            Thread.sleep(forTimeInterval: min(settings.pollSeconds, max(0.1, deadline.timeIntervalSinceNow)))
+        switch SlurmPoller.shared.wait(for: id, every: settings.pollSeconds, until: deadline) {
+        case .ended(let state):
+            return .ended(id: id, state: state)
+        case .stillActive(let state):
+            let reason = SlurmTools.pendingReason(job: id)
+            SlurmTools.cancel(job: id)
+            return state == "RUNNING" || state == "COMPLETING" ? .notEnded(id: id) : .notStarted(id: id, reason: reason)
         }
-        let reason = SlurmTools.pendingReason(job: id)
-        SlurmTools.cancel(job: id)
-        return state == "PENDING" ? .notStarted(id: id, reason: reason) : .notEnded(id: id)
     }
 
     static func randomToken() -> String {

@@ -53,29 +53,46 @@ final class SlurmPoller: @unchecked Sendable {
         }
     }
 
-    /// Waits for a poll after round `after` that asked about `id`: its answer and its round.
-    func answer(for id: String, after: Int) -> (Answer, Int) {
+    /// Waits for a poll after round `after` that asked about `id`: its answer and its round;
+    /// nil when `deadline` came first.
+    func answer(for id: String, after: Int, until deadline: Date?) -> (Answer, Int)? {
         condition.lock()
         defer { condition.unlock() }
-        while round <= after || answers[id] == nil { condition.wait() }
+        while round <= after || answers[id] == nil {
+            // (Foundation traps on a wait until .distantFuture: an overflow)
+            guard let deadline else {
+                condition.wait()
+                continue
+            }
+            guard condition.wait(until: deadline) else { return nil }
+        }
         return (answers[id]!, round)
     }
 
-    /// Follows job `id` until it ends: `seen` is told each new state (nil once Slurm has
-    /// forgotten the job); returns the final state. Polls that could not ask Slurm are skipped.
-    func wait(for id: String, every seconds: Double, seen: (String?) -> Void) -> String? {
+    /// How following a job ended.
+    enum Ending: Sendable, Equatable {
+        /// The job ended in this state (nil: Slurm has forgotten it).
+        case ended(String?)
+        /// The deadline came first; the job's last state seen (nil: none seen yet).
+        case stillActive(String?)
+    }
+
+    /// Follows job `id` until it ends or `deadline` (if any) passes: `seen` is told each new state (nil
+    /// once Slurm has forgotten the job). Polls that could not ask Slurm are skipped.
+    func wait(for id: String, every seconds: Double, until deadline: Date? = nil,
+              seen: (String?) -> Void = { _ in }) -> Ending {
         var round = follow(id, every: seconds)
         defer { unfollow(id) }
         var last: String??
         while true {
-            let (said, next) = answer(for: id, after: round)
+            guard let (said, next) = answer(for: id, after: round, until: deadline) else { return .stillActive(last ?? nil) }
             round = next
             guard case .success(let state) = said else { continue }
             if last != .some(state) {
                 seen(state)
                 last = .some(state)
             }
-            guard let state, SlurmWorker.activeStates.contains(state) else { return state }
+            guard let state, SlurmWorker.activeStates.contains(state) else { return .ended(state) }
         }
     }
 

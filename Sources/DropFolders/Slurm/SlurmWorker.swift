@@ -44,7 +44,9 @@ struct SlurmWorker {
     /// states come from the service's one poller (`SlurmPoller`), which keeps asking while Slurm
     /// cannot be asked (slurmctld down).
     func wait(_ id: String, scanID: String) -> String? {
-        SlurmPoller.shared.wait(for: id, every: settings.pollSeconds) { launch.onSlurmState?(scanID, id, $0) }
+        let ending = SlurmPoller.shared.wait(for: id, every: settings.pollSeconds) { launch.onSlurmState?(scanID, id, $0) }
+        guard case .ended(let state) = ending else { preconditionFailure("no deadline, no other ending") }
+        return state
     }
 
     /// The job's end: a completed job's outcome, or one attempt used up by a job that Slurm
