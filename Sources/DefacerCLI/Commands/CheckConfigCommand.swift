@@ -13,12 +13,17 @@ struct CheckConfigCommand: ParsableCommand {
         Checks the TOML syntax, every key's type and range, unknown keys, the models folder, \
         dcm2niix (when an inbox takes DICOM folders), and the folders: present, readable and writable by the user running this command (run it as \
         the service's user: sudo -u defacer defacer check-config), each inbox's folders on one \
-        file system, no folder shared where it must not be, and which move each folder allows (rename; link+unlink where RENAME_NOREPLACE is refused, as on NFS; a verified copy across bind mounts). A missing work folder is created.
+        file system, no folder shared where it must not be, and which move each folder allows (rename; link+unlink where RENAME_NOREPLACE is refused, as on NFS; a verified copy across bind mounts). A missing work folder is created. \
+        With executor = "slurm": Slurm's client tools are installed, and a tiny job on the configured partition reads a \
+        marker written into each work folder, to show that the nodes see it (at most --slurm-check-seconds).
         """
     )
 
     @Option(help: "The TOML configuration.")
     var config = "/etc/defacer/defacer.toml"
+
+    @Option(help: "With executor = \"slurm\": how long the check job may wait for a node and run, seconds.")
+    var slurmCheckSeconds = 120.0
 
     func run() throws {
         let settings = try ConfigLoader.load(config)
@@ -41,6 +46,15 @@ struct CheckConfigCommand: ParsableCommand {
             let trials = RenameTrial.run(for: inbox)
             print("    moves: " + trials.map(\.line).joined(separator: "; "))
             problems += trials.filter { $0.method == nil }.map { "inbox \(inbox.name): \($0.line)" }
+        }
+        if settings.executor == .slurm {
+            print("  executor slurm: \(settings.slurm.partition.map { "partition \($0)" } ?? "default partition"), at most \(settings.slurm.maxRunning) scans at once")
+            let check = SlurmFolderCheck(settings: settings.slurm, timeoutSeconds: slurmCheckSeconds)
+            for finding in check.run(folders: settings.inboxes.map(\.work)) {
+                if finding.isProblem { problems.append(finding.message) } else {
+                    print("    " + (finding.verdict == .visible ? "" : "warning: ") + finding.message)
+                }
+            }
         }
         if !problems.isEmpty {
             for problem in problems { FileHandle.standardError.write(Data("defacer: \(problem)\n".utf8)) }

@@ -36,6 +36,7 @@ extension DropFolderService {
                  ("THREADS_PER_JOB", "\(threads)"), ("SETTLE_SECONDS", "\(config.settleSeconds)")])
         lastStatus = statusLine()
         notifier.ready(status: lastStatus)
+        checkSlurmFolders()
         startJobs()
     }
 

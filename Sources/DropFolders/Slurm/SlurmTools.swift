@@ -35,7 +35,9 @@ package enum SlurmTools {
         let stderr = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
-            let said = String(decoding: stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            // one line (a journal entry, a reason file): Slurm's tools often say two
+            let said = String(decoding: stderr, as: UTF8.self).split(whereSeparator: \.isNewline)
+                .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.joined(separator: "; ")
             throw Failure(description: "\(name) failed (status \(process.terminationStatus)): \(said)")
         }
         return String(decoding: stdout, as: UTF8.self)
@@ -51,9 +53,21 @@ package enum SlurmTools {
 
     /// The array tasks of `jobIDs` still known to `squeue` (pending or running), by `JOB_TASK`.
     package static func activeTasks(_ jobIDs: [String]) throws(Failure) -> [String: String] {
+        try listed(jobIDs, ["-r"])
+    }
+
+    /// The state of each of `jobIDs` (jobs, not arrays) that Slurm still remembers, by job id:
+    /// pending and running jobs and, until `MinJobAge` lets Slurm forget them, ended ones
+    /// (COMPLETED, FAILED, CANCELLED, TIMEOUT, OUT_OF_MEMORY, NODE_FAIL...). One `squeue` for all.
+    package static func states(_ jobIDs: [String]) throws(Failure) -> [String: String] {
+        try listed(jobIDs, ["-t", "all"])
+    }
+
+    /// `squeue -j jobIDs` with `options`: each listed job's state by `%i`.
+    private static func listed(_ jobIDs: [String], _ options: [String]) throws(Failure) -> [String: String] {
         guard !jobIDs.isEmpty else { return [:] }
         let text: String
-        do { text = try run("squeue", ["-h", "-r", "-j", jobIDs.joined(separator: ","), "-o", "%i %T"]) } catch {
+        do { text = try run("squeue", ["-h"] + options + ["-j", jobIDs.joined(separator: ","), "-o", "%i %T"]) } catch {
             if error.description.contains("Invalid job id") { return [:] }  // every job purged already
             throw error
         }
@@ -65,6 +79,17 @@ package enum SlurmTools {
         return tasks
     }
 
+    /// Why a pending job waits (squeue's reason: Resources, Priority, PartitionDown...), or nil.
+    package static func pendingReason(job: String) -> String? {
+        guard let said = try? run("squeue", ["-h", "-t", "all", "-j", job, "-o", "%r"]) else { return nil }
+        let reason = said.trimmingCharacters(in: .whitespacesAndNewlines)
+        return reason.isEmpty || reason == "None" ? nil : reason
+    }
+
+    /// `scancel job`; whether Slurm took it.
+    @discardableResult
+    package static func cancel(job: String) -> Bool { (try? run("scancel", [job])) != nil }
+
     /// A finished task's state from `scontrol show job` (while Slurm still remembers it).
     package static func finalState(job: String, task: Int) -> String? {
         scontrolState("\(job)_\(task)")
@@ -73,14 +98,6 @@ package enum SlurmTools {
     private static func scontrolState(_ id: String) -> String? {
         guard let text = try? run("scontrol", ["show", "job", id]), let range = text.range(of: "JobState=") else { return nil }
         return String(text[range.upperBound...].prefix { !$0.isWhitespace })
-    }
-
-    /// The state of one job (not an array) while `squeue` lists it (PENDING, RUNNING,
-    /// COMPLETING...), else its final state from `scontrol show job` (COMPLETED, FAILED,
-    /// CANCELLED, TIMEOUT, OUT_OF_MEMORY, NODE_FAIL...), nil when Slurm no longer knows it.
-    package static func state(job: String) throws(Failure) -> String? {
-        if let state = try activeTasks([job])[job] { return state }
-        return scontrolState(job)
     }
 
     /// The ids of the jobs named `name` that `squeue` lists (pending or running).

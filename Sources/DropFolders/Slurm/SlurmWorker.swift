@@ -6,7 +6,7 @@ import Glibc
 /// A scan's worker as a Slurm job (`executor = "slurm"`): the same `defacer worker JOB_DIR` as
 /// a local run, submitted with `sbatch` to a node that sees the work folder, named
 /// `defacer-<scan id>-<attempt>` and recorded by id in the job record; the job's worker thread
-/// follows it with `squeue`/`scontrol` (never the service's loop) until it ends.
+/// waits (never the service's loop) for the states that the one `SlurmPoller` reads until it ends.
 struct SlurmWorker {
     var launch: WorkerLaunch
     var settings: SlurmSettings
@@ -40,23 +40,13 @@ struct SlurmWorker {
         return .success(id)
     }
 
-    /// Follows job `id` until it ends; its final state (nil once Slurm has forgotten it). While
-    /// Slurm cannot be asked (slurmctld down), it keeps asking.
+    /// Follows job `id` until it ends; its final state (nil once Slurm has forgotten it). The
+    /// states come from the service's one poller (`SlurmPoller`), which keeps asking while Slurm
+    /// cannot be asked (slurmctld down).
     func wait(_ id: String, scanID: String) -> String? {
-        var last: String??
-        while true {
-            let state: String?
-            do { state = try SlurmTools.state(job: id) } catch {
-                Thread.sleep(forTimeInterval: settings.pollSeconds * 5)
-                continue
-            }
-            if last != .some(state) {
-                launch.onSlurmState?(scanID, id, state)
-                last = .some(state)
-            }
-            guard let state, Self.activeStates.contains(state) else { return state }
-            Thread.sleep(forTimeInterval: settings.pollSeconds)
-        }
+        let ending = SlurmPoller.shared.wait(for: id, every: settings.pollSeconds) { launch.onSlurmState?(scanID, id, $0) }
+        guard case .ended(let state) = ending else { preconditionFailure("no deadline, no other ending") }
+        return state
     }
 
     /// The job's end: a completed job's outcome, or one attempt used up by a job that Slurm

@@ -26,6 +26,9 @@ package enum LogEvent: String, Sendable, CaseIterable {
     case stopped = "stopped"
     /// A scan's Slurm job was submitted or changed state (queued, running).
     case slurmJob = "slurm-job"
+    /// With `executor = "slurm"`: the start-up check found that the nodes do not see a work
+    /// folder, or could not tell (`SlurmFolderCheck`).
+    case slurmCheck = "slurm-check"
 
     /// Fixed 128-bit ids (generated once for defacer; never change them).
     package var messageID: String {
@@ -49,6 +52,7 @@ package enum LogEvent: String, Sendable, CaseIterable {
         case .stopping: "3b5d7f9a1c3e4b5d7f9a1c3e5b7d9a02"
         case .stopped: "e2f4a6c8b0d24e6f8a0c2b4d6e8f0a14"
         case .slurmJob: "e7cdca52d76046c58ddc6db8b49ee3a4"
+        case .slurmCheck: "6cab7290340c9c6c6d2d2e64031506df"
         }
     }
 
@@ -56,7 +60,7 @@ package enum LogEvent: String, Sendable, CaseIterable {
     package var priority: Int32 {
         switch self {
         case .failed, .quarantined, .reloadFailed, .folderProblem, .unhealthy: 3
-        case .overflow, .retry: 4
+        case .overflow, .retry, .slurmCheck: 4
         case .started, .ready, .reloaded, .stopping, .stopped, .requeued: 5
         default: 6
         }
