@@ -26,6 +26,8 @@ package enum LogEvent: String, Sendable, CaseIterable {
     case stopped = "stopped"
     /// A scan's Slurm job was submitted or changed state (queued, running).
     case slurmJob = "slurm-job"
+    /// At start: temporaries that an interrupted write or copy left in a folder of the service were removed.
+    case cleanedUp = "cleaned-up"
 
     /// Fixed 128-bit ids (generated once for defacer; never change them).
     package var messageID: String {
@@ -49,6 +51,7 @@ package enum LogEvent: String, Sendable, CaseIterable {
         case .stopping: "3b5d7f9a1c3e4b5d7f9a1c3e5b7d9a02"
         case .stopped: "e2f4a6c8b0d24e6f8a0c2b4d6e8f0a14"
         case .slurmJob: "e7cdca52d76046c58ddc6db8b49ee3a4"
+        case .cleanedUp: "5d0b8e3a6f1c4a2d9e7b3c5f1a8d6e42"
         }
     }
 
@@ -57,7 +60,7 @@ package enum LogEvent: String, Sendable, CaseIterable {
         switch self {
         case .failed, .quarantined, .reloadFailed, .folderProblem, .unhealthy: 3
         case .overflow, .retry: 4
-        case .started, .ready, .reloaded, .stopping, .stopped, .requeued: 5
+        case .started, .ready, .reloaded, .stopping, .stopped, .requeued, .cleanedUp: 5
         default: 6
         }
     }
