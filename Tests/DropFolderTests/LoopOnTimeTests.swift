@@ -6,7 +6,7 @@ import Testing
 import TestSupport
 
 extension ServiceTests {
-    /// Nothing slow on the service's loop: a DICOM study of tens of thousands of real files is
+    /// Nothing slow on the service's loop: a DICOM study of 120,000 real files is
     /// walked off the loop while the watchdog pings stay on time and a NIfTI scan dropped at
     /// the same time is taken (the real binary, a real NOTIFY_SOCKET listener, a real walk).
     @Suite struct LoopOnTimeTests {
@@ -29,14 +29,15 @@ extension ServiceTests {
             return (names.count * copies, bytes * Int64(copies))
         }
 
-        @Test func watchdogStaysOnTimeAndANiftiIsTakenWhileAStudyOf50000FilesIsWalked() throws {
+        @Test func watchdogStaysOnTimeAndANiftiIsTakenWhileAStudyOf120000FilesIsWalked() throws {
             guard DicomSamples.available else { return }
             let layout = try DropLayout("loop-walk")
-            // the marker makes the study complete at the end of its first walk
-            try layout.writeConfig(maxJobs: 2, settle: 1, global: "dicom_settle_seconds = 600")
+            // the marker makes the study complete at the end of its first walk (about 3 s for
+            // 120,000 files here, warm); the NIfTI file settles in 0.3 s and parses in less
+            try layout.writeConfig(maxJobs: 2, settle: 0.3, global: "dicom_settle_seconds = 600")
             let staged = layout.root + "/staging/BIG_STUDY"
-            let study = try Self.bigStudy(at: staged, copies: 210, layout: layout)
-            #expect(study.files >= 50_000)
+            let study = try Self.bigStudy(at: staged, copies: 500, layout: layout)
+            #expect(study.files >= 120_000)
             FileManager.default.createFile(atPath: staged + "/.complete", contents: Data())
             let notify = try NotifyListener(path: layout.root + "/notify.sock")
             defer { notify.close() }
@@ -73,7 +74,8 @@ extension ServiceTests {
             let largest = gaps.max() ?? .infinity
             print("LoopOnTime: \(study.files) files; study taken after \(String(format: "%.2f", studyTaken)) s; \(pings.count) pings, largest gap \(String(format: "%.3f", largest)) s (interval \(watchdogSec / 2) s)")
             #expect(pings.count >= Int((ended - dropped) / (watchdogSec / 2)) - 1)
-            #expect(largest < watchdogSec * 0.75, "a ping came \(largest - watchdogSec / 2) s late: the loop was blocked")
+            // no ping more than WatchdogSec/8 late (the walk on the loop made them 0.59 s late here)
+            #expect(largest < watchdogSec / 2 + watchdogSec / 8, "a ping came \(largest - watchdogSec / 2) s late: the loop was blocked")
         }
     }
 }

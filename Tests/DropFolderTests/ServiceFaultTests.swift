@@ -10,10 +10,12 @@ extension ServiceTests {
     /// renameat2 or close under the outbox or the work folder fails once with ENOSPC or EIO.
     /// The shim is in the service only: the worker process starts with an environment of its
     /// own (no LD_PRELOAD), and its writes are tried by `FaultInjectionTests` on
-    /// `defacer deface`. For every N tried the scan is never lost (at every moment it is in the
-    /// inbox, the work folder, the outbox or failed), nothing partial is in the outbox, and
+    /// `defacer deface`. For every fault made the scan is never lost (at every moment it is in
+    /// the inbox, the work folder, the outbox or failed), nothing partial is in the outbox, and
     /// once the fault has passed the scan ends in the outbox exactly once. N are counted in a
-    /// first run; a sample is tried (about 3-4 minutes), every N with DEFACER_FAULT_SAMPLES=all.
+    /// first run; each run defaces the head once (about 50 s), so the sample is three runs of up
+    /// to four faults each (`faultPlan`: 12 faults), every N alone with
+    /// DEFACER_FAULT_SAMPLES=all (104 runs, well over an hour).
     @Suite struct ServiceFaultTests {
         init() throws { try requireDaemonTestData() }
 
@@ -24,6 +26,8 @@ extension ServiceTests {
             var violations: [String] = []
             var fired: [String] = []
             var counts: [String: Int] = [:]
+            /// With `counting`: every call counted, "function N path".
+            var trace: [String] = []
             var retries = 0
             var seconds = 0.0
         }
@@ -46,9 +50,10 @@ extension ServiceTests {
             let layout = try DropLayout("service-fault")
             try layout.writeConfig(settle: 1, global: "retry_seconds = 1")
             try FileManager.default.createDirectory(atPath: layout.work, withIntermediateDirectories: true)
-            let countFile = layout.root + "/counts", firedFile = layout.root + "/fired"
+            let countFile = layout.root + "/counts", firedFile = layout.root + "/fired", traceFile = layout.root + "/trace"
             var env = FaultShim.environment(fault: fault, prefix: layout.outbox + ":" + layout.work, countFile: counting ? countFile : nil)
             env["DEFACER_FAULT_FIRED"] = firedFile
+            if counting { env["DEFACER_FAULT_TRACE"] = traceFile }
             let shim = env.filter { $0.key.hasPrefix("DEFACER_FAULT") || $0.key == "LD_PRELOAD" }
             var result = Run()
             let started = Date()
@@ -95,34 +100,48 @@ extension ServiceTests {
             if daemon.waitForExit(timeout: 60) != 0 { result.violations.append("the service did not stop cleanly") }
             result.counts = FaultShim.counts(countFile)
             result.fired = ((try? String(contentsOfFile: firedFile, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+            result.trace = ((try? String(contentsOfFile: traceFile, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
             return result
         }
 
-        @Test func aWriteFaultInTheServiceNeverLosesOrLeaksAScan() throws {
+        /// The faults to try, from the calls counted (`trace`: "function N path" lines): by
+        /// default three runs of up to four faults at once (the shim's limit), each made once
+        /// and then cleared: the middle call of each function (ENOSPC), the last (EIO), and
+        /// each function's first call in the outbox (the publishing moves; ENOSPC, EIO). With
+        /// DEFACER_FAULT_SAMPLES=all: one run for every N of every function and both errnos.
+        static func faultPlan(_ counts: [String: Int], trace: [String], all: Bool) -> [String] {
+            let functions = ["write", "fsync", "rename", "renameat2", "close"]
+            if all {
+                return functions.flatMap { fn in (1...max(1, counts[fn] ?? 0)).flatMap { n in ["ENOSPC", "EIO"].map { "\(fn):\($0):\(n)" } } }
+            }
+            let middle = ["write", "fsync", "renameat2", "close"].map { fn in "\(fn):ENOSPC:\((counts[fn] ?? 0) / 2 + 1)" }
+            let last = ["write", "fsync", "renameat2", "rename"].map { fn in "\(fn):EIO:\(max(1, counts[fn] ?? 0))" }
+            var publishing: [String] = []
+            for fn in functions where publishing.count < 4 {
+                let first = trace.map { $0.split(separator: " ", maxSplits: 2).map(String.init) }
+                    .first { $0.count == 3 && $0[0] == fn && $0[2].contains("/outbox") }
+                if let first { publishing.append("\(fn):\(publishing.count % 2 == 0 ? "ENOSPC" : "EIO"):\(first[1])") }
+            }
+            return [middle, last, publishing].filter { !$0.isEmpty }.map { $0.joined(separator: ",") }
+        }
+
+        @Test func writeFaultsInTheServiceNeverLoseOrLeakAScan() throws {
             try #require(FaultShim.library != nil, "clang could not build the fault shim")
             let counted = try Self.run(fault: nil, counting: true)
             #expect(counted.violations.isEmpty, "\(counted.violations)")
             let counts = counted.counts
             print("ServiceFault: counted in the service under the outbox and work folders: \(counts.sorted { $0.key < $1.key })")
-            let all = ProcessInfo.processInfo.environment["DEFACER_FAULT_SAMPLES"] == "all"
-            var faults: [String] = []
             for fn in ["write", "fsync", "rename", "renameat2", "close"] {
-                let n = counts[fn] ?? 0
-                #expect(n > 0, "no \(fn) counted under the outbox and work folders")
-                guard n > 0 else { continue }
-                // the sample: the middle write and the last one (the outputs' moves come last),
-                // the last fsync, rename (a job record) and renameat2 (a move), the middle close
-                let picks = all ? Array(1...n) : fn == "write" ? [n / 2 + 1, n] : fn == "close" ? [n / 2 + 1] : [n]
-                for (i, pick) in Set(picks).sorted().enumerated() {
-                    let errno = all ? ["ENOSPC", "EIO"] : [(faults.count + i) % 2 == 0 ? "ENOSPC" : "EIO"]
-                    faults += errno.map { "\(fn):\($0):\(pick)" }
-                }
+                #expect(counts[fn] ?? 0 > 0, "no \(fn) counted under the outbox and work folders")
             }
-            print("ServiceFault: trying \(faults.count) faults: \(faults.joined(separator: " "))")
-            for fault in faults {
+            let plan = Self.faultPlan(counts, trace: counted.trace, all: ProcessInfo.processInfo.environment["DEFACER_FAULT_SAMPLES"] == "all")
+            print("ServiceFault: \(plan.count) runs: \(plan.joined(separator: " | "))")
+            #expect(plan.count >= 3, "no call in the outbox was counted: \(counted.trace)")
+            for fault in plan {
                 let run = try Self.run(fault: fault)
-                print("ServiceFault: \(fault): \(run.fired.joined(separator: "; ")); retries or problems logged \(run.retries); \(Int(run.seconds)) s")
-                #expect(run.fired.count == 1, "\(fault): the fault was made \(run.fired.count) times")
+                print("ServiceFault: \(fault): made \(run.fired.joined(separator: "; ")); retries or problems logged \(run.retries); \(Int(run.seconds)) s")
+                let wanted = fault.split(separator: ",").count
+                #expect(run.fired.count == wanted, "\(fault): \(run.fired.count) of \(wanted) faults were made")
                 #expect(run.violations.isEmpty, "\(fault): \(run.violations)")
             }
         }

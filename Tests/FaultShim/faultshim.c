@@ -10,6 +10,7 @@
 //                                     four prefixes separated by ':' (/tmp/x/outbox:/tmp/x/work)
 //   DEFACER_FAULT_COUNT=FILE          counting mode: at exit, "function count" lines are appended to FILE
 //   DEFACER_FAULT_FIRED=FILE          each fault made is appended to FILE: "function N errno path"
+//   DEFACER_FAULT_TRACE=FILE          every call counted is appended to FILE: "function N path"
 //
 // Counting is per process; the counters are atomic, so the engine's threads may write at once.
 #define _GNU_SOURCE
@@ -31,6 +32,7 @@ static const char *prefixes[4];
 static int nprefixes = 0;
 static const char *count_file = NULL;
 static const char *fired_file = NULL;
+static const char *trace_file = NULL;
 
 static int errno_named(const char *s) {
     static const struct { const char *n; int e; } table[] = {
@@ -51,6 +53,7 @@ __attribute__((constructor)) static void setup(void) {
     }
     count_file = getenv("DEFACER_FAULT_COUNT");
     fired_file = getenv("DEFACER_FAULT_FIRED");
+    trace_file = getenv("DEFACER_FAULT_TRACE");
     const char *spec = getenv("DEFACER_FAULT");
     if (!spec) return;
     char buf[256], *save = NULL;
@@ -103,14 +106,14 @@ static int fd_under_prefix(int fd) {
     return path[0] && under_prefix(path);
 }
 
-// Appends "function N errno path" to DEFACER_FAULT_FIRED (with the real write: the shim's own
-// write would count itself).
-static void note_fired(int which, long k, int err, const char *path) {
-    if (!fired_file) return;
+// Appends "function N errno path" (or "function N path" with err < 0) to `file`.
+static void note_call(const char *file, int which, long k, int err, const char *path) {
+    if (!file) return;
     int saved = errno;
-    FILE *f = fopen(fired_file, "a");
+    FILE *f = fopen(file, "a");
     if (f) {
-        fprintf(f, "%s %ld %d %s\n", names[which], k, err, path ? path : "?");
+        if (err >= 0) fprintf(f, "%s %ld %d %s\n", names[which], k, err, path ? path : "?");
+        else fprintf(f, "%s %ld %s\n", names[which], k, path ? path : "?");
         fclose(f);
     }
     errno = saved;
@@ -121,13 +124,12 @@ static void note_fired(int which, long k, int err, const char *path) {
 static int should_fail_at(int which, int relevant, const char *path, int fd) {
     if (!relevant) return 0;
     long k = __atomic_add_fetch(&counts[which], 1, __ATOMIC_SEQ_CST);
+    char fdp[4096];
+    if (!path && fd >= 0 && (trace_file || fired_file)) { fd_path(fd, fdp, sizeof fdp); path = fdp; }
+    note_call(trace_file, which, k, -1, path);
     for (int i = 0; i < nfaults; i++)
         if (faults[i].fn == which && (faults[i].every || k == faults[i].nth)) {
-            if (!faults[i].every) {
-                char fdp[4096];
-                if (!path && fd >= 0) { fd_path(fd, fdp, sizeof fdp); path = fdp; }
-                note_fired(which, k, faults[i].err, path);
-            }
+            if (!faults[i].every) note_call(fired_file, which, k, faults[i].err, path);
             return faults[i].err;
         }
     return 0;
