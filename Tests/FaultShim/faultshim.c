@@ -6,8 +6,11 @@
 //   DEFACER_FAULT=renameat2:EINVAL:*  every call fails (a file system that never allows it)
 //   DEFACER_FAULT=renameat2:EINVAL:*,link:EPERM:*   up to four faults at once, comma-separated
 //   DEFACER_FAULT_PREFIX=/tmp/x       only calls on paths under this prefix count and fail
-//                                     (for write/fsync/close: the descriptor's path)
+//                                     (for write/fsync/close: the descriptor's path); up to
+//                                     four prefixes separated by ':' (/tmp/x/outbox:/tmp/x/work)
 //   DEFACER_FAULT_COUNT=FILE          counting mode: at exit, "function count" lines are appended to FILE
+//   DEFACER_FAULT_FIRED=FILE          each fault made is appended to FILE: "function N errno path"
+//   DEFACER_FAULT_TRACE=FILE          every call counted is appended to FILE: "function N path"
 //
 // Counting is per process; the counters are atomic, so the engine's threads may write at once.
 #define _GNU_SOURCE
@@ -24,8 +27,12 @@ static const char *names[F_COUNT] = {"write", "fsync", "rename", "renameat2", "l
 static long counts[F_COUNT];
 static struct { int fn, err, every; long nth; } faults[4];
 static int nfaults = 0;
-static const char *prefix = NULL;
+static char prefix_buf[4096];
+static const char *prefixes[4];
+static int nprefixes = 0;
 static const char *count_file = NULL;
+static const char *fired_file = NULL;
+static const char *trace_file = NULL;
 
 static int errno_named(const char *s) {
     static const struct { const char *n; int e; } table[] = {
@@ -37,8 +44,16 @@ static int errno_named(const char *s) {
 }
 
 __attribute__((constructor)) static void setup(void) {
-    prefix = getenv("DEFACER_FAULT_PREFIX");
+    const char *prefix = getenv("DEFACER_FAULT_PREFIX");
+    if (prefix) {
+        char *psave = NULL;
+        snprintf(prefix_buf, sizeof prefix_buf, "%s", prefix);
+        for (char *p = strtok_r(prefix_buf, ":", &psave); p && nprefixes < 4; p = strtok_r(NULL, ":", &psave))
+            prefixes[nprefixes++] = p;
+    }
     count_file = getenv("DEFACER_FAULT_COUNT");
+    fired_file = getenv("DEFACER_FAULT_FIRED");
+    trace_file = getenv("DEFACER_FAULT_TRACE");
     const char *spec = getenv("DEFACER_FAULT");
     if (!spec) return;
     char buf[256], *save = NULL;
@@ -68,77 +83,106 @@ __attribute__((destructor)) static void report(void) {
 }
 
 static int under_prefix(const char *path) {
-    return !prefix || (path && strncmp(path, prefix, strlen(prefix)) == 0);
+    if (nprefixes == 0) return 1;
+    for (int i = 0; path && i < nprefixes; i++)
+        if (strncmp(path, prefixes[i], strlen(prefixes[i])) == 0) return 1;
+    return 0;
+}
+
+// The path of a descriptor (empty when unknown).
+static void fd_path(int fd, char *path, size_t size) {
+    char link[64];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    int saved = errno;
+    ssize_t n = readlink(link, path, size - 1);
+    errno = saved;
+    path[n > 0 ? n : 0] = 0;
 }
 
 static int fd_under_prefix(int fd) {
-    if (!prefix) return 1;
-    char link[64], path[4096];
-    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    if (nprefixes == 0) return 1;
+    char path[4096];
+    fd_path(fd, path, sizeof path);
+    return path[0] && under_prefix(path);
+}
+
+// Appends "function N errno path" (or "function N path" with err < 0) to `file`.
+static void note_call(const char *file, int which, long k, int err, const char *path) {
+    if (!file) return;
     int saved = errno;
-    ssize_t n = readlink(link, path, sizeof path - 1);
+    FILE *f = fopen(file, "a");
+    if (f) {
+        if (err >= 0) fprintf(f, "%s %ld %d %s\n", names[which], k, err, path ? path : "?");
+        else fprintf(f, "%s %ld %s\n", names[which], k, path ? path : "?");
+        fclose(f);
+    }
     errno = saved;
-    if (n <= 0) return 0;
-    path[n] = 0;
-    return under_prefix(path);
 }
 
 // Counts a call that concerns a watched path; the errno to fail it with, or 0 to let it run.
-static int should_fail(int which, int relevant) {
+// `path` (or the descriptor `fd`'s path) is only used to say where a fault was made.
+static int should_fail_at(int which, int relevant, const char *path, int fd) {
     if (!relevant) return 0;
     long k = __atomic_add_fetch(&counts[which], 1, __ATOMIC_SEQ_CST);
+    char fdp[4096];
+    if (!path && fd >= 0 && (trace_file || fired_file)) { fd_path(fd, fdp, sizeof fdp); path = fdp; }
+    note_call(trace_file, which, k, -1, path);
     for (int i = 0; i < nfaults; i++)
-        if (faults[i].fn == which && (faults[i].every || k == faults[i].nth)) return faults[i].err;
+        if (faults[i].fn == which && (faults[i].every || k == faults[i].nth)) {
+            if (!faults[i].every) note_call(fired_file, which, k, faults[i].err, path);
+            return faults[i].err;
+        }
     return 0;
 }
+#define should_fail(which, relevant) should_fail_at(which, relevant, NULL, -1)
 
 #define REAL(name) static __typeof__(name) *real; if (!real) real = (__typeof__(name) *)dlsym(RTLD_NEXT, #name)
 
 ssize_t write(int fd, const void *b, size_t n) {
     REAL(write);
-    int e = fd > 2 ? should_fail(F_WRITE, fd_under_prefix(fd)) : 0;
+    int e = fd > 2 ? should_fail_at(F_WRITE, fd_under_prefix(fd), NULL, fd) : 0;
     if (e) { errno = e; return -1; }
     return real(fd, b, n);
 }
 
 int fsync(int fd) {
     REAL(fsync);
-    int e = should_fail(F_FSYNC, fd_under_prefix(fd));
+    int e = should_fail_at(F_FSYNC, fd_under_prefix(fd), NULL, fd);
     if (e) { errno = e; return -1; }
     return real(fd);
 }
 
 int fdatasync(int fd) {
     REAL(fdatasync);
-    int e = should_fail(F_FSYNC, fd_under_prefix(fd));
+    int e = should_fail_at(F_FSYNC, fd_under_prefix(fd), NULL, fd);
     if (e) { errno = e; return -1; }
     return real(fd);
 }
 
 int close(int fd) {
     REAL(close);
-    int e = fd > 2 ? should_fail(F_CLOSE, fd_under_prefix(fd)) : 0;
+    int e = fd > 2 ? should_fail_at(F_CLOSE, fd_under_prefix(fd), NULL, fd) : 0;
     if (e) { real(fd); errno = e; return -1; }
     return real(fd);
 }
 
 int rename(const char *a, const char *b) {
     REAL(rename);
-    int e = should_fail(F_RENAME, under_prefix(a) || under_prefix(b));
+    int e = should_fail_at(F_RENAME, under_prefix(a) || under_prefix(b), b, -1);
     if (e) { errno = e; return -1; }
     return real(a, b);
 }
 
 int renameat2(int da, const char *a, int db, const char *b, unsigned flags) {
     REAL(renameat2);
-    int e = should_fail(F_RENAMEAT2, under_prefix(a) || under_prefix(b));
+    int e = should_fail_at(F_RENAMEAT2, under_prefix(a) || under_prefix(b), b, -1);
     if (e) { errno = e; return -1; }
     return real(da, a, db, b, flags);
 }
 
 int link(const char *a, const char *b) {
     REAL(link);
-    int e = should_fail(F_LINK, under_prefix(a) || under_prefix(b));
+    int e = should_fail_at(F_LINK, under_prefix(a) || under_prefix(b), b, -1);
     if (e) { errno = e; return -1; }
     return real(a, b);
 }

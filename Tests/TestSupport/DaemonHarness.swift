@@ -151,7 +151,7 @@ package final class NotifyListener: @unchecked Sendable {
     package let path: String
     private let fd: Int32
     private let lock = NSLock()
-    private var received: [String] = []
+    private var received: [(at: Double, text: String)] = []
     private var thread: Thread?
     private var stopped = false
 
@@ -185,13 +185,17 @@ package final class NotifyListener: @unchecked Sendable {
             let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n > 0 {
                 let text = String(decoding: buffer[0..<n], as: UTF8.self)
-                lock.lock(); received.append(text); lock.unlock()
+                let at = ProcessInfo.processInfo.systemUptime
+                lock.lock(); received.append((at, text)); lock.unlock()
             }
         }
     }
 
     /// Every datagram so far, in order.
-    package var messages: [String] {
+    package var messages: [String] { arrivals.map(\.text) }
+
+    /// Every datagram so far with when it arrived (`systemUptime` seconds), in order.
+    package var arrivals: [(at: Double, text: String)] {
         lock.lock(); defer { lock.unlock() }
         return received
     }

@@ -33,6 +33,7 @@ package struct DicomJob: Sendable {
         var record = JobRecord(scanID: scanID, inbox: inbox.path, originalName: name, claimedName: scanID + ".dicom",
                                phase: .claiming, claimedAt: EventLog.timestamp())
         record.source = .dicom
+        record.folderBytes = settled.bytes
         if let failure = scanJob.claim(source, record: &record, what: "folder") { return failure }
         return attempt(record)
     }

@@ -49,6 +49,9 @@ package struct JobRecord: Codable, Sendable, Equatable {
     package var archiveTo: String?
     /// `dicom` for a dropped folder (`claimedName` is then the folder); nil or `nifti` for a file.
     package var source: Source?
+    /// A DICOM folder's bytes in regular files when it settled (its snapshot's count): the
+    /// worker's memory limit is sized from it without walking the folder again.
+    package var folderBytes: Int64?
     /// With `executor = "slurm"`: the Slurm job of the current attempt (a restart waits for it
     /// instead of submitting the scan again).
     package var slurmJobID: String?

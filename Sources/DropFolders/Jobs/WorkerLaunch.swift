@@ -41,21 +41,17 @@ package struct WorkerLaunch: Sendable {
     /// The default memory limit, MiB: 1536 for the runtime, the models and the HD-BET grid at
     /// its usual size, plus 48 bytes per voxel of the scan (its float copies, masks and
     /// resampled grids; the header's voxel count, or `max_voxels` when it cannot be read). A
-    /// DICOM folder counts one voxel per two bytes of its files.
+    /// DICOM folder counts one voxel per two bytes of its files (`JobRecord.folderBytes`).
     package static func memoryLimitMB(voxels: Int64) -> Int {
         1536 + Int((voxels * 48 + (1 << 20) - 1) >> 20)
     }
 
     /// The scan's voxels as the memory rule counts them.
-    static func voxels(of record: JobRecord, in dir: String, maxVoxels: Int64) -> Int64 {
+    package static func voxels(of record: JobRecord, in dir: String, maxVoxels: Int64) -> Int64 {
         let claimed = dir + "/" + record.claimedName
         if record.source == .dicom {
-            var bytes: Int64 = 0
-            let walker = FileManager.default.enumerator(atPath: claimed)
-            while let name = walker?.nextObject() as? String {
-                var st = stat()
-                if lstat(claimed + "/" + name, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG { bytes += Int64(st.st_size) }
-            }
+            // the settled snapshot's count (a record from before it was kept: one walk of the claimed folder)
+            let bytes = record.folderBytes ?? FolderSnapshot(path: claimed)?.bytes ?? 0
             return min(bytes / 2, maxVoxels)
         }
         let header = try? NiftiReader(maxVoxels: maxVoxels).readHeader(claimed)

@@ -25,7 +25,10 @@ package actor DropFolderService {
         /// A folder taken as a DICOM series or study (settled by `folder` snapshots).
         var isDicom = false
         var folder: FolderSnapshot?
+        /// When its last walk ended (monotonic seconds).
         var lastWalk = 0.0
+        /// The walk under way (its number), nil when none is.
+        var walk: Int?
     }
 
     struct QueueItem {
@@ -55,6 +58,8 @@ package actor DropFolderService {
     nonisolated var loop: DispatchQueue { executor.queue }
     package nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
     nonisolated let parseQueue = DispatchQueue(label: "defacer.settle-check")
+    /// DICOM folder walks (`settleFolder`), one at a time, off the loop.
+    nonisolated let walkQueue = DispatchQueue(label: "defacer.folder-walk", qos: .utility)
     nonisolated let workers = DispatchQueue(label: "defacer.jobs", qos: .utility, attributes: .concurrent)
     nonisolated let log: EventLog
     nonisolated let notifier = ServiceNotifier()
@@ -89,6 +94,8 @@ package actor DropFolderService {
     var lastTick = monotonicSeconds()
     var lastStatus = ""
     var parseStartedAt: Double?
+    var walkStartedAt: Double?
+    var nextWalk = 0
     var trackingFull = false
     var unhealthyReason: String?
 
@@ -173,6 +180,9 @@ package actor DropFolderService {
         }
         if let started = parseStartedAt, now - started > 600 {
             return "checking a new file has taken \(Int(now - started)) s"
+        }
+        if let started = walkStartedAt, now - started > 600 {
+            return "looking through a new DICOM folder has taken \(Int(now - started)) s"
         }
         return nil
     }

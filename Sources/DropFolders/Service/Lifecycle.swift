@@ -84,6 +84,7 @@ extension DropFolderService {
             : "NIfTI files only"
         log.log(.watching, "inbox \(inbox.name): \(how); \(dicom); outbox \(inbox.outbox), failed \(inbox.failed)",
                 [("INBOX", inbox.name), ("WATCH", state.polling ? "poll" : "inotify"), ("DICOM", inbox.acceptsDicom ? "yes" : "no")])
+        removeLeftoverTemporaries(inbox)
         logRenameTrials(inbox)
         recoverWork(inbox)
         rescan(inbox.path)

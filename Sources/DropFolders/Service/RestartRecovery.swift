@@ -35,6 +35,24 @@ extension DropFolderService {
         }
     }
 
+    /// Removes the temporaries an earlier run left in the folders the service owns for an
+    /// inbox (a kill in the middle of a cross-mount copy or a write): the outbox, failed and
+    /// archive folders (and DICOM folders in failed), the work folder and its job folders.
+    /// Only names defacer gives its temporaries, only of processes no longer running; logged
+    /// with counts, never names (they hold the scans' names).
+    func removeLeftoverTemporaries(_ inbox: InboxConfig) {
+        let folders: [(role: String, path: String?, depth: Int)] = [
+            ("outbox", inbox.outbox, 0), ("failed", inbox.failed, 1), ("archive", inbox.archive, 0), ("work", inbox.work, 2),
+        ]
+        for folder in folders {
+            guard let path = folder.path else { continue }
+            let removed = DurableFile.removeLeftoverTemporaries(in: path, depth: folder.depth)
+            guard removed > 0 else { continue }
+            log.log(.cleanedUp, "inbox \(inbox.name): removed \(removed) temporar\(removed == 1 ? "y" : "ies") that an interrupted copy or write left in the \(folder.role) folder",
+                    [("INBOX", inbox.name), ("FOLDER", path), ("REMOVED", "\(removed)")])
+        }
+    }
+
     /// Whether a claim that a restart interrupted got the scan into the job folder. A claim by
     /// link (or copy) that stopped before the inbox name was removed is completed here, so
     /// that the inbox does not offer the scan a second time.

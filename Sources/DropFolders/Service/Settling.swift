@@ -74,15 +74,38 @@ extension DropFolderService {
     }
 
     /// A DICOM folder is complete when its snapshot has not changed for `dicom_settle_seconds`
-    /// (it is walked every tenth of that, at most every 5 s), or at once when it holds the
-    /// marker file. An empty folder waits. (Deliberately alike the file check in `tick()`:
-    /// a snapshot instead of an lstat entry.)
+    /// (it is walked every tenth of that, at most every 5 s, counted from the end of the last
+    /// walk), or at once when it holds the marker file. An empty folder waits. The walk runs off
+    /// the loop (`walkQueue`, one at a time; a study of 100k files or a slow network folder
+    /// takes seconds) and its snapshot comes back to `folderWalked`. (Deliberately alike the
+    /// file check in `tick()`: a snapshot instead of an lstat entry.)
     func settleFolder(_ key: String, now: Double) {
-        guard var c = candidates[key] else { return }
+        guard var c = candidates[key], c.walk == nil else { return }
         let settle = config.dicom.settleSeconds
         if c.folder != nil && now - c.lastWalk < min(5, max(0.1, settle / 10)) { return }
+        nextWalk += 1
+        let walk = nextWalk
+        c.walk = walk
+        candidates[key] = c
+        walkQueue.async { [self] in
+            let started = monotonicSeconds()
+            loop.async { self.assumeIsolated { $0.walkStartedAt = started } }
+            let snapshot = FolderSnapshot(path: key)
+            loop.async { self.assumeIsolated { $0.folderWalked(key, walk: walk, snapshot: snapshot, startedAt: started) } }
+        }
+    }
+
+    /// A folder walk's answer, on the loop: the folder is taken when the snapshot is the one of
+    /// `dicom_settle_seconds` before the walk began (or it holds the marker). A change counts
+    /// from the walk's end, quiet time up to its start: a walk that takes long never shortens
+    /// the wait.
+    func folderWalked(_ key: String, walk: Int, snapshot: FolderSnapshot?, startedAt: Double) {
+        walkStartedAt = nil
+        guard var c = candidates[key], c.walk == walk else { return }
+        let now = monotonicSeconds()
+        c.walk = nil
         c.lastWalk = now
-        guard let snapshot = FolderSnapshot(path: key) else {
+        guard let snapshot else {
             candidates[key] = nil
             return
         }
@@ -91,8 +114,12 @@ extension DropFolderService {
             c.lastChange = now
         }
         candidates[key] = c
-        guard snapshot.files > 0 else { return }
-        if snapshot.hasMarker || now - c.lastChange >= settle { enqueue(key, now: now) }
+        guard c.state == .settling, snapshot.files > 0 else { return }
+        if snapshot.hasMarker || startedAt - c.lastChange >= config.dicom.settleSeconds {
+            enqueue(key, now: now)
+            startJobs()
+            publishStatus()
+        }
     }
 
     func rescanAll(reason: String) {

@@ -29,6 +29,8 @@ package enum LogEvent: String, Sendable, CaseIterable {
     /// With `executor = "slurm"`: the start-up check found that the nodes do not see a work
     /// folder, or could not tell (`SlurmFolderCheck`).
     case slurmCheck = "slurm-check"
+    /// At start: temporaries that an interrupted write or copy left in a folder of the service were removed.
+    case cleanedUp = "cleaned-up"
 
     /// Fixed 128-bit ids (generated once for defacer; never change them).
     package var messageID: String {
@@ -53,6 +55,7 @@ package enum LogEvent: String, Sendable, CaseIterable {
         case .stopped: "e2f4a6c8b0d24e6f8a0c2b4d6e8f0a14"
         case .slurmJob: "e7cdca52d76046c58ddc6db8b49ee3a4"
         case .slurmCheck: "6cab7290340c9c6c6d2d2e64031506df"
+        case .cleanedUp: "5d0b8e3a6f1c4a2d9e7b3c5f1a8d6e42"
         }
     }
 
@@ -61,7 +64,7 @@ package enum LogEvent: String, Sendable, CaseIterable {
         switch self {
         case .failed, .quarantined, .reloadFailed, .folderProblem, .unhealthy: 3
         case .overflow, .retry, .slurmCheck: 4
-        case .started, .ready, .reloaded, .stopping, .stopped, .requeued: 5
+        case .started, .ready, .reloaded, .stopping, .stopped, .requeued, .cleanedUp: 5
         default: 6
         }
     }

@@ -82,8 +82,11 @@ public enum DurableFile {
     /// file system.
     public static func temporaryName(for path: String) -> String {
         let tag = String(UInt64.random(in: 0...UInt64.max), radix: 36)
-        return directory(of: path) + "/.defacer-tmp-\(getpid())-\(tag)-" + fileName(of: path)
+        return directory(of: path) + "/" + temporaryPrefix + "\(getpid())-\(tag)-" + fileName(of: path)
     }
+
+    /// How every temporary name begins; the writing process's id follows.
+    public static let temporaryPrefix = ".defacer-tmp-"
 
     private static func withDescriptor(_ path: String, options: FileDescriptor.OpenOptions,
                                        _ body: (FileDescriptor) throws(SystemError) -> Void) throws(SystemError) {
