@@ -53,7 +53,7 @@ import Testing
                                                    (5, 7, [6, 3, 8], 2), (42, 42, [10, 13, 9], 1)]
 
     /// F(2,3) stays within 1e-5 of the direct convolution; F(4,3), whose transforms carry
-    /// larger constants, within 1e-4 (outputs here reach about 10).
+    /// larger constants, within 1e-5 of the largest output (outputs here reach about 13).
     @Test(arguments: shapes)
     func winogradMatchesDirect(cin: Int, cout: Int, size: [Int], padding: Int) {
         let conv = Self.conv(cin, cout, padding: padding)
@@ -62,9 +62,10 @@ import Testing
         let direct = conv.direct(x)
         let f2 = worstDifference(Self.winograd(conv, x, .f2), direct), f4 = worstDifference(Self.winograd(conv, x, .f4), direct)
         #expect(f2 <= 1e-5, "Winograd F(2,3) vs direct max abs difference \(f2)")
-        #expect(f4 <= 1e-4, "Winograd F(4,3) vs direct max abs difference \(f4)")
-        #expect(worstDifference(conv(x), direct) <= 1e-4)
-        print("winograd \(cin)->\(cout) \(size): F(2,3) \(f2), F(4,3) \(f4), largest output \(direct.data.map(abs).max() ?? 0)")
+        let largest = direct.data.map(abs).max() ?? 0
+        #expect(f4 <= 1e-5 * largest, "Winograd F(4,3) vs direct max abs difference \(f4)")
+        #expect(worstDifference(conv(x), direct) <= 1e-5 * largest)
+        print("winograd \(cin)->\(cout) \(size): F(2,3) \(f2), F(4,3) \(f4), largest output \(largest)")
     }
 
     @Test func residualIsAddedAsTheOutputIsWritten() {
@@ -79,6 +80,12 @@ import Testing
         let conv = Self.conv(8, 8)
         let x = Self.input(8, 17, 13, 11)
         #expect(conv(x, threads: 1) == conv(x, threads: 3))
+    }
+
+    @Test func wideLayersKeepSmallerTiles() {
+        #expect(Self.conv(84, 84).winogradVariant == .f4)
+        #expect(Self.conv(168, 84).winogradVariant == .f4)
+        #expect(Self.conv(168, 168).winogradVariant == .f2 && Self.conv(168, 168).usesWinograd)
     }
 
     @Test func wideLayersStayDirect() {
