@@ -21,7 +21,9 @@ shift $(( $# < 3 ? $# : 3 ))
 settings=("$@")
 [ ${#settings[@]} -gt 0 ] || settings=(1 2)
 work=$(mktemp -d "${TMPDIR:-/tmp}/defacer-throughput.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+service=
+# a run that stops early stops its service too
+trap '[ -n "$service" ] && kill -TERM $(pgrep -P "$service") 2>/dev/null; rm -rf "$work"' EXIT
 echo "service throughput: $copies copies of $scan, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 for jobs in "${settings[@]}"; do
     dir="$work/jobs$jobs"
@@ -45,10 +47,12 @@ for jobs in "${settings[@]}"; do
         sleep 0.2
     done
     end=$(date +%s.%N)
-    kill -TERM "$service"; wait "$service" || true
+    # stop the service itself (GNU time would die of the signal without writing its figures)
+    kill -TERM "$(pgrep -P "$service")"; wait "$service" || true
+    service=
     done_count=$(find "$dir/outbox" -name '*_defaced.nii.gz' | wc -l)
     [ "$done_count" -ge "$copies" ] || { echo "max_jobs $jobs: only $done_count of $copies defaced" >&2; cat "$dir"/failed/*.reason.json >&2; exit 1; }
-    read -r user sys < "$dir/cpu"
+    read -r user sys < <(tail -n 1 "$dir/cpu")
     awk -v j="$jobs" -v n="$copies" -v s="$start" -v e="$end" -v u="$user" -v y="$sys" -v c="$(nproc)" 'BEGIN {
         w = e - s
         printf "max_jobs %d (%d engine thread(s) each): %d scans in %.1f s wall, %.1f scans/hour; CPU %.1f s user + %.1f s sys (%.1f s per scan)\n",

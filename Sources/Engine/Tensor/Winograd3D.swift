@@ -1,10 +1,11 @@
 import COpenBLAS
 import Dispatch
 
-/// Winograd F(2x2x2, 3x3x3) for stride-1 3x3x3 convolutions (Lavin and Gray 2016, extended to
-/// three axes): each 4x4x4 input tile and each 3x3x3 filter are taken to a 64-point transformed
-/// domain, where a 2x2x2 output tile needs 64 multiplies per channel pair instead of 216. The
-/// products over channels are 64 matrix products per batch of tiles, on OpenBLAS.
+/// Winograd convolutions for stride-1 3x3x3 kernels (Lavin and Gray 2016, extended to three
+/// axes): input tiles and 3x3x3 filters are taken to a transformed domain where an output
+/// block needs one multiply per point and channel pair. F(2x2x2, 3x3x3) (here): 4x4x4 input
+/// tiles, 64 points per 2x2x2 block instead of 216 multiplies; F(4x4x4, 3x3x3): ``WinogradF43``.
+/// The products over channels are one matrix product per point and batch of tiles, on OpenBLAS.
 ///
 /// 1-D transforms (F(2,3)): `Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]`,
 /// `G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1]`, `Aᵀ = [1 1 1 0; 0 1 -1 -1]`, applied along each axis.
