@@ -37,7 +37,7 @@ public enum EngineBenchmarks {
         public var outChannels: Int
         public var size: [Int]
         public var stride: Int
-        /// `winograd` or `im2col`: what the engine runs for this shape.
+        /// `winograd F(4,3)`, `winograd F(2,3)` or `im2col`: what the engine runs for this shape.
         public var algorithm: String
         public var seconds: Double
         /// Direct-convolution FLOPs divided by the engine's time.
@@ -62,7 +62,7 @@ public enum EngineBenchmarks {
         let voxels = Double(out!.spatialCount)
         let flops = 2 * Double(outChannels * inChannels * 27) * voxels
         return ConvResult(name: name, inChannels: inChannels, outChannels: outChannels, size: size, stride: stride,
-                          algorithm: conv.usesWinograd ? "winograd" : "im2col", seconds: seconds, gflops: flops / seconds / 1e9,
+                          algorithm: conv.algorithm, seconds: seconds, gflops: flops / seconds / 1e9,
                           directSeconds: directSeconds, directGFLOPS: flops / directSeconds / 1e9)
     }
 

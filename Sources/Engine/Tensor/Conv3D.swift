@@ -2,7 +2,8 @@ import COpenBLAS
 import Dispatch
 
 /// A 3D convolution (PyTorch `Conv3d` semantics, weights `[out, in, kd, kh, kw]`), computed as
-/// matrix products on OpenBLAS: Winograd F(2x2x2, 3x3x3) for stride-1 3x3x3 kernels with up to
+/// matrix products on OpenBLAS: Winograd (F(4x4x4, 3x3x3) or F(2x2x2, 3x3x3), see
+/// ``winogradVariant(inChannels:outChannels:)``) for stride-1 3x3x3 kernels with up to
 /// ``winogradMaxPairs`` channel pairs, im2col tiles otherwise; scratch memory stays bounded
 /// whatever the volume size. Kernel, stride and padding may differ per axis (nnU-Net's
 /// `[1, 3, 3]` kernels and `[1, 2, 2]` strides).
@@ -19,8 +20,10 @@ public struct Conv3D: Sendable {
     public let weight: [Float]
     /// `[out]`, or nil for no bias.
     public let bias: [Float]?
-    /// The filters in Winograd's transformed domain, `[64, out, in]`, for the convolutions that use it.
+    /// The filters in Winograd's transformed domain, `[points, out, in]`, for the convolutions that use it.
     let winogradWeight: [Float]?
+    /// The Winograd algorithm those filters are for.
+    let winogradVariant: Winograd3D.Variant
 
     /// Largest `in * out` whose transformed filters are kept (2.4x the filter's memory). Deeper,
     /// wider layers run on small volumes, where im2col's products are large enough to be fast.
@@ -58,11 +61,14 @@ public struct Conv3D: Sendable {
         self.paddings = padding
         self.weight = weight
         self.bias = bias
+        let variant = Self.winogradVariant(inChannels: inChannels, outChannels: outChannels)
+        winogradVariant = variant
         if kernel == [3, 3, 3] && stride == [1, 1, 1] && inChannels * outChannels <= Self.winogradMaxPairs {
-            var u = [Float](repeating: 0, count: Winograd3D.points * outChannels * inChannels)
+            var u = [Float](repeating: 0, count: variant.points * outChannels * inChannels)
             weight.withUnsafeBufferPointer { w in
                 u.withUnsafeMutableBufferPointer { Winograd3D.transformWeights(w.baseAddress!, outChannels: outChannels,
-                                                                                inChannels: inChannels, into: $0.baseAddress!) }
+                                                                                inChannels: inChannels, variant: variant,
+                                                                                into: $0.baseAddress!) }
             }
             winogradWeight = u
         } else {
@@ -70,8 +76,24 @@ public struct Conv3D: Sendable {
         }
     }
 
-    /// Whether this convolution runs as Winograd F(2x2x2, 3x3x3).
+    /// Whether this convolution runs as Winograd (F(4,3) or F(2,3)).
     public var usesWinograd: Bool { winogradWeight != nil }
+
+    /// `winograd F(4,3)` or `winograd F(2,3)` where Winograd runs, `im2col` otherwise.
+    public var algorithm: String { usesWinograd ? (winogradVariant == .f4 ? "winograd F(4,3)" : "winograd F(2,3)") : "im2col" }
+
+    /// Largest `in * out` run as F(4x4x4, 3x3x3). Its filters take 8x the memory of the
+    /// definition's (216 points against 27 taps; F(2,3): 2.4x); the wider layers (HD-BET's
+    /// 168-channel level, three quarters of its filter memory) run on small volumes and gain
+    /// little, so they keep F(2,3): about 85 MiB less per fold for ~0.1 s more per pass.
+    public static let winogradF4MaxPairs = 168 * 84
+
+    /// The Winograd algorithm for a layer's channel counts: F(4x4x4, 3x3x3) up to
+    /// ``winogradF4MaxPairs`` channel pairs (its float32 error keeps HD-BET within its parity
+    /// with PyTorch, see the README's speed section), F(2x2x2, 3x3x3) above.
+    static func winogradVariant(inChannels: Int, outChannels: Int) -> Winograd3D.Variant {
+        inChannels * outChannels <= winogradF4MaxPairs ? .f4 : .f2
+    }
 
     func outputSize(_ n: Int, axis: Int) -> Int { (n + 2 * paddings[axis] - kernelSize[axis]) / strides[axis] + 1 }
 
@@ -93,6 +115,7 @@ public struct Conv3D: Sendable {
                     (bias ?? []).withUnsafeBufferPointer { b in
                       (residual?.data ?? []).withUnsafeBufferPointer { r in
                         Winograd3D.convolve(Winograd3D.Shape(x), src: src.baseAddress!, transformedWeights: u.baseAddress!,
+                                            variant: winogradVariant,
                                             bias: bias == nil ? nil : b.baseAddress,
                                             residual: residual == nil ? nil : r.baseAddress,
                                             outChannels: outChannels, pads: paddings, out: dst.baseAddress!,

@@ -6,7 +6,7 @@ import Dispatch
 /// has been read. Scratch memory is a few slices of input and output, whatever the volume.
 /// Every output voxel comes from the same Winograd tile as in the whole-volume convolution.
 extension Conv3D {
-    /// Output slices per slab (even, so tiles line up with the whole-volume tiling).
+    /// Output slices per slab (a multiple of every Winograd tile side, so tiles line up with the whole-volume tiling).
     static let slabDepth = 8
 
     /// Whether ``slabwise(depth:height:width:threads:fill:write:)`` can run this convolution.
@@ -41,7 +41,7 @@ extension Conv3D {
             winogradWeight!.withUnsafeBufferPointer { u in
                 (bias ?? []).withUnsafeBufferPointer { b in
                     Winograd3D.convolve(Winograd3D.Shape(channels: inChannels, depth: slices.count + 2, height: height, width: width),
-                                        src: input, transformedWeights: u.baseAddress!, bias: bias == nil ? nil : b.baseAddress,
+                                        src: input, transformedWeights: u.baseAddress!, variant: winogradVariant, bias: bias == nil ? nil : b.baseAddress,
                                         residual: nil, outChannels: outChannels, pads: [0, 1, 1], out: output,
                                         od: slices.count, oh: height, ow: width, threads: threads)
                 }

@@ -1,45 +1,51 @@
 import COpenBLAS
 import Dispatch
 
-/// Winograd F(2x2x2, 3x3x3) for stride-1 3x3x3 convolutions (Lavin and Gray 2016, extended to
-/// three axes): each 4x4x4 input tile and each 3x3x3 filter are taken to a 64-point transformed
-/// domain, where a 2x2x2 output tile needs 64 multiplies per channel pair instead of 216. The
-/// products over channels are 64 matrix products per batch of tiles, on OpenBLAS.
+/// Winograd convolutions for stride-1 3x3x3 kernels (Lavin and Gray 2016, extended to three
+/// axes): input tiles and 3x3x3 filters are taken to a transformed domain where an output
+/// block needs one multiply per point and channel pair. F(2x2x2, 3x3x3) (here): 4x4x4 input
+/// tiles, 64 points per 2x2x2 block instead of 216 multiplies; F(4x4x4, 3x3x3): ``WinogradF43``.
+/// The products over channels are one matrix product per point and batch of tiles, on OpenBLAS.
 ///
 /// 1-D transforms (F(2,3)): `Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]`,
 /// `G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1]`, `Aᵀ = [1 1 1 0; 0 1 -1 -1]`, applied along each axis.
 enum Winograd3D {
-    /// Transformed-domain points per tile.
-    static let points = 64
+    /// Which output block a tile gives: F(2x2x2, 3x3x3) (64 points) or F(4x4x4, 3x3x3) (216
+    /// points, ``WinogradF43``: fewer multiplies, about 16x the rounding error of F(2,3)).
+    enum Variant: Sendable {
+        case f2, f4
+        /// Output voxels per tile side.
+        var tile: Int { self == .f2 ? 2 : 4 }
+        /// Transformed-domain points per tile.
+        var points: Int { (tile + 2) * (tile + 2) * (tile + 2) }
+        /// `G`, `(tile + 2) x 3`.
+        var filterTransform: [[Double]] {
+            self == .f2 ? [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]] : WinogradF43.filterTransform
+        }
+    }
 
-    /// Filters `[out, in, 3, 3, 3]` to `[64, out, in]` (`G g Gᵀ` along each axis).
-    static func transformWeights(_ weight: UnsafePointer<Float>, outChannels: Int, inChannels: Int,
+    /// Filters `[out, in, 3, 3, 3]` to `[points, out, in]` (`G g Gᵀ` along each axis, in double precision).
+    static func transformWeights(_ weight: UnsafePointer<Float>, outChannels: Int, inChannels: Int, variant: Variant,
                                  into u: UnsafeMutablePointer<Float>) {
-        let pairs = outChannels * inChannels
-        var t1 = [Float](repeating: 0, count: 36), t2 = [Float](repeating: 0, count: 48), t3 = [Float](repeating: 0, count: 64)
+        let pairs = outChannels * inChannels, n = variant.tile + 2, g = variant.filterTransform
+        var t1 = [Double](repeating: 0, count: 9 * n), t2 = [Double](repeating: 0, count: 3 * n * n)
         for pair in 0..<pairs {
-            let g = weight + pair * 27
-            // along x: [z][y][3] -> [z][y][4]
+            let f = weight + pair * 27
+            // along x: [z][y][3] -> [z][y][n]; along y: [z][3][n] -> [z][n][n]; along z: [3][n][n] -> [n][n][n]
             for r in 0..<9 {
-                let a = g[r * 3], b = g[r * 3 + 1], c = g[r * 3 + 2]
-                t1[r * 4] = a; t1[r * 4 + 1] = (a + b + c) * 0.5; t1[r * 4 + 2] = (a - b + c) * 0.5; t1[r * 4 + 3] = c
+                for a in 0..<n { t1[r * n + a] = (0..<3).reduce(0.0) { $0 + g[a][$1] * Double(f[r * 3 + $1]) } }
             }
-            // along y: [z][3][4] -> [z][4][4]
             for z in 0..<3 {
-                for x in 0..<4 {
-                    let a = t1[(z * 3) * 4 + x], b = t1[(z * 3 + 1) * 4 + x], c = t1[(z * 3 + 2) * 4 + x]
-                    t2[(z * 4) * 4 + x] = a
-                    t2[(z * 4 + 1) * 4 + x] = (a + b + c) * 0.5
-                    t2[(z * 4 + 2) * 4 + x] = (a - b + c) * 0.5
-                    t2[(z * 4 + 3) * 4 + x] = c
+                for b in 0..<n {
+                    for a in 0..<n { t2[(z * n + b) * n + a] = (0..<3).reduce(0.0) { $0 + g[b][$1] * t1[(z * 3 + $1) * n + a] } }
                 }
             }
-            // along z: [3][4][4] -> [4][4][4]
-            for yx in 0..<16 {
-                let a = t2[yx], b = t2[16 + yx], c = t2[32 + yx]
-                t3[yx] = a; t3[16 + yx] = (a + b + c) * 0.5; t3[32 + yx] = (a - b + c) * 0.5; t3[48 + yx] = c
+            for c in 0..<n {
+                for yx in 0..<(n * n) {
+                    let value = (0..<3).reduce(0.0) { $0 + g[c][$1] * t2[$1 * n * n + yx] }
+                    u[(c * n * n + yx) * pairs + pair] = Float(value)
+                }
             }
-            for e in 0..<64 { u[e * pairs + pair] = t3[e] }
         }
     }
 
@@ -52,35 +58,40 @@ enum Winograd3D {
         init(_ x: Tensor) { self.init(channels: x.channels, depth: x.depth, height: x.height, width: x.width) }
     }
 
-    /// Tiles of the output: 2x2x2 blocks, counted per axis.
+    /// Tiles of the output: blocks of `side` voxels per axis, counted per axis.
     struct Tiling {
         var tz: Int, ty: Int, tx: Int
+        let side: Int
         var count: Int { tz * ty * tx }
-        init(od: Int, oh: Int, ow: Int) { tz = (od + 1) / 2; ty = (oh + 1) / 2; tx = (ow + 1) / 2 }
+        init(od: Int, oh: Int, ow: Int, side: Int) {
+            self.side = side
+            tz = (od + side - 1) / side; ty = (oh + side - 1) / side; tx = (ow + side - 1) / side
+        }
 
         /// The first output voxel (z, y, x) of tile `index`.
         func origin(_ index: Int) -> Cursor {
-            Cursor(z: (index / (ty * tx)) * 2, y: ((index / tx) % ty) * 2, x: (index % tx) * 2, width: tx * 2, height: ty * 2)
+            Cursor(z: (index / (ty * tx)) * side, y: ((index / tx) % ty) * side, x: (index % tx) * side,
+                   width: tx * side, height: ty * side, side: side)
         }
     }
 
     /// A tile's first output voxel, stepped tile by tile without divisions.
     struct Cursor {
         var z: Int, y: Int, x: Int
-        let width: Int, height: Int
+        let width: Int, height: Int, side: Int
         @inline(__always) mutating func advance() {
-            x += 2
-            if x == width { x = 0; y += 2; if y == height { y = 0; z += 2 } }
+            x += side
+            if x == width { x = 0; y += side; if y == height { y = 0; z += side } }
         }
     }
 
     /// The convolution of `x` (padding `pads` per axis) into `out` (`[out, od, oh, ow]`), bias and
     /// `residual` (same shape as `out`) added.
-    static func convolve(_ x: Shape, src: UnsafePointer<Float>, transformedWeights u: UnsafePointer<Float>,
+    static func convolve(_ x: Shape, src: UnsafePointer<Float>, transformedWeights u: UnsafePointer<Float>, variant: Variant,
                          bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?, outChannels: Int, pads: [Int],
                          out: UnsafeMutablePointer<Float>, od: Int, oh: Int, ow: Int, threads: Int) {
         let cin = x.channels, cout = outChannels
-        let tiling = Tiling(od: od, oh: oh, ow: ow)
+        let tiling = Tiling(od: od, oh: oh, ow: ow, side: variant.tile), points = variant.points
         // tiles per batch: transformed input and products of one batch stay about 4 MiB
         let batch = max(16, min(tiling.count, Conv3D.tileFloats / (points * (cin + cout))))
         let batches = (tiling.count + batch - 1) / batch
@@ -97,16 +108,26 @@ enum Winograd3D {
             var index = worker
             while index < batches {
                 let t0 = index * batch, tiles = min(batch, tiling.count - t0)
-                transformInput(x, UnsafePointer(s.pointer), pads: pads, tiling: tiling, first: t0, tiles: tiles, stride: batch,
-                               block: inBlock, into: v)
+                if variant == .f2 {
+                    transformInput(x, UnsafePointer(s.pointer), pads: pads, tiling: tiling, first: t0, tiles: tiles, stride: batch,
+                                   block: inBlock, into: v)
+                } else {
+                    WinogradF43.transformInput(x, UnsafePointer(s.pointer), pads: pads, tiling: tiling, first: t0, tiles: tiles,
+                                               stride: batch, block: inBlock, into: v)
+                }
                 for e in 0..<points {
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(cout), Int32(tiles), Int32(cin),
                                 1, w.pointer + e * cout * cin, Int32(cin), v + e * inBlock, Int32(batch),
                                 0, m + e * outBlock, Int32(batch))
                 }
-                transformOutput(m, stride: batch, block: outBlock, channels: cout, bias: b.map { UnsafePointer($0.pointer) },
-                                residual: res.map { UnsafePointer($0.pointer) }, tiling: tiling,
-                                first: t0, tiles: tiles, into: o.pointer, od: od, oh: oh, ow: ow)
+                let bias = b.map { UnsafePointer($0.pointer) }, residual = res.map { UnsafePointer($0.pointer) }
+                if variant == .f2 {
+                    transformOutput(m, stride: batch, block: outBlock, channels: cout, bias: bias, residual: residual,
+                                    tiling: tiling, first: t0, tiles: tiles, into: o.pointer, od: od, oh: oh, ow: ow)
+                } else {
+                    WinogradF43.transformOutput(m, stride: batch, block: outBlock, channels: cout, bias: bias, residual: residual,
+                                                tiling: tiling, first: t0, tiles: tiles, into: o.pointer, od: od, oh: oh, ow: ow)
+                }
                 index += workers
             }
         }

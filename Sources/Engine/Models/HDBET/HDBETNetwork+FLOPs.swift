@@ -3,7 +3,7 @@
 extension HDBETNetwork {
     /// One convolution of the forward pass on a given input size.
     public struct ConvolutionCost: Sendable, Codable, Equatable {
-        /// `3x3x3 winograd`, `3x3x3 im2col`, `3x3x3 stride 2` or `1x1x1`.
+        /// `3x3x3 winograd F(4,3)` (or `F(2,3)`), `3x3x3 im2col`, `3x3x3 stride 2` or `1x1x1`.
         public var kind: String
         public var inChannels: Int
         public var outChannels: Int
@@ -19,7 +19,7 @@ extension HDBETNetwork {
         var voxels = depth * height * width
         func add(_ conv: Conv3D) {
             let kind = conv.kernelSize == [1, 1, 1] ? "1x1x1"
-                : conv.stride == 2 ? "3x3x3 stride 2" : conv.usesWinograd ? "3x3x3 winograd" : "3x3x3 im2col"
+                : conv.stride == 2 ? "3x3x3 stride 2" : conv.usesWinograd ? "3x3x3 " + conv.algorithm : "3x3x3 im2col"
             if conv.stride == 2 { voxels /= 8 }
             let taps = conv.kernelSize.reduce(1, *)
             costs.append(ConvolutionCost(kind: kind, inChannels: conv.inChannels, outChannels: conv.outChannels, voxels: voxels,
