@@ -11,11 +11,11 @@ import TestSupport
                    "--models", "--dcm2niix", "--keep-acquisition-times", "--brain-mask-outputs", "--method", "--model",
                    "--remove-labels"],
         "brain": ["--mask", "--probability", "--mode", "--models"],
-        "bench": ["--models", "--scan", "--json"],
+        "bench": ["--models", "--scan", "--json", "--accurate"],
         "evaluate": ["--only", "--work", "--mode", "--models", "--json", "--accurate-check"],
         "segment": ["--model", "--output", "--folds", "--no-mirroring"],
         "run": ["--config", "--log"],
-        "check-config": ["--config"],
+        "check-config": ["--config", "--slurm-check-seconds"],
         "info": ["--json"],
     ]
 
