@@ -2,11 +2,12 @@
 /// the feature's place in Colin27 relative to the brain's centre, as a fraction of the brain's
 /// size, carried into the scan's head frame; the nose and the mouth, which stand out of the
 /// face, are then looked for on the face's surface straight in front of that place, and count
-/// only where the face goes on below them. A feature is "found" when the half of the ball around
-/// its place that faces the brain lies inside the field of view and head tissue fills at least a
-/// tenth of the ball; the fraction removed is that of the head tissue in the ball. (The half
-/// facing away from the head is mostly air: a field of view that cuts the rim of a pinna off,
-/// as Colin27's does at 90 mm either side, still shows the ear.)
+/// only where the face goes on below them. A feature is "found" when the ball around its place
+/// lies inside the field of view and head tissue fills at least a tenth of it; the fraction
+/// removed is that of the head tissue in the ball. For an ear, what the field of view's left or
+/// right edge cuts off beyond it is the pinna's rim and the air past it, not a missing ear:
+/// that part of the ball is left out (Colin27's field of view ends 90 mm either side of the
+/// midline and cut about 15% of each ear's ball off, which made both ears "not found").
 public struct FeatureEstimate: Codable, Sendable, Equatable {
     public var found: Bool
     /// Fraction of the head tissue around the estimated place that was removed.
@@ -22,8 +23,7 @@ public struct FeatureEstimate: Codable, Sendable, Equatable {
     /// Features found on the face's surface in front of their place, and how far (mm, adult)
     /// in front of and behind the place the surface is looked for.
     static let onSurface: Set<String> = ["nose", "mouth"], surfaceSearchMM = 40.0
-    /// Least share of the ball's half facing the brain inside the field of view, and of head
-    /// tissue in the ball, for "found".
+    /// Least share of the ball inside the field of view, and of head tissue in it, for "found".
     static let inView = 0.9, tissueShare = 0.1
 
     /// Estimates for every feature (RAS+ ordered masks).
@@ -45,8 +45,9 @@ public struct FeatureEstimate: Codable, Sendable, Equatable {
                 continues = surface(at - SIMD3(0, 0, 1.5 * r)) != nil
             }
             let ball = Ball(centre: t.toGrid(at), radius: r)
-            let counts = ball.count(head: head, removed: removed, grid: grid, spacing: spacing, towards: frame.centre)
-            let found = continues && counts.facing > 0 && Double(counts.facingInGrid) >= inView * Double(counts.facing)
+            let counts = ball.count(head: head, removed: removed, grid: grid, spacing: spacing,
+                                    sideEdgesCutAir: place.name.hasPrefix("ear"))
+            let found = continues && counts.all > 0 && Double(counts.inGrid) >= inView * Double(counts.all)
                 && Double(counts.tissue) >= tissueShare * Double(counts.inGrid)
             out[place.name] = FeatureEstimate(found: found,
                                               removedFraction: counts.tissue == 0 ? 0 : Double(counts.gone) / Double(counts.tissue))
@@ -72,12 +73,12 @@ public struct FeatureEstimate: Codable, Sendable, Equatable {
     struct Ball {
         var centre: SIMD3<Double>, radius: Double
 
-        /// Voxel centres in the ball: those in the half facing `towards` (inside the grid or not)
-        /// and those of them inside the grid; all inside the grid, head tissue, and removed head tissue.
-        func count(head: [UInt8], removed: [UInt8], grid: Grid3D, spacing: [Double], towards: SIMD3<Double>)
-            -> (facing: Int, facingInGrid: Int, inGrid: Int, tissue: Int, gone: Int) {
-            var facing = 0, facingInGrid = 0, inGrid = 0, tissue = 0, gone = 0
-            let inward = towards - centre
+        /// Voxel centres in the ball: all of them (inside the grid or not; with `sideEdgesCutAir`,
+        /// less those beyond only the grid's left or right face), inside the grid, head tissue,
+        /// and removed head tissue.
+        func count(head: [UInt8], removed: [UInt8], grid: Grid3D, spacing: [Double], sideEdgesCutAir: Bool)
+            -> (all: Int, inGrid: Int, tissue: Int, gone: Int) {
+            var all = 0, inGrid = 0, tissue = 0, gone = 0
             let lo = (0..<3).map { Int(((centre[$0] - radius) / spacing[$0]).rounded(.down)) }
             let hi = (0..<3).map { Int(((centre[$0] + radius) / spacing[$0]).rounded(.up)) }
             for z in lo[2]...hi[2] {
@@ -85,11 +86,14 @@ public struct FeatureEstimate: Codable, Sendable, Equatable {
                     for x in lo[0]...hi[0] {
                         let d = SIMD3(Double(x) * spacing[0], Double(y) * spacing[1], Double(z) * spacing[2]) - centre
                         guard (d * d).sum() <= radius * radius else { continue }
-                        let faces = (d * inward).sum() >= 0
-                        if faces { facing += 1 }
-                        guard x >= 0, y >= 0, z >= 0, x < grid.nx, y < grid.ny, z < grid.nz else { continue }
+                        let inYZ = y >= 0 && z >= 0 && y < grid.ny && z < grid.nz
+                        guard x >= 0, x < grid.nx else {
+                            if !(sideEdgesCutAir && inYZ) { all += 1 }
+                            continue
+                        }
+                        all += 1
+                        guard inYZ else { continue }
                         inGrid += 1
-                        if faces { facingInGrid += 1 }
                         let i = grid.index(x, y, z)
                         guard head[i] != 0 else { continue }
                         tissue += 1
@@ -97,7 +101,7 @@ public struct FeatureEstimate: Codable, Sendable, Equatable {
                     }
                 }
             }
-            return (facing, facingInGrid, inGrid, tissue, gone)
+            return (all, inGrid, tissue, gone)
         }
     }
 }
