@@ -32,7 +32,7 @@ struct DefaceTests {
         defer { try? FileManager.default.removeItem(atPath: work) }
         for c in evaluation.cases where names.contains(c.file) {
             let score = evaluation.run(c, defacer: Self.defacer, workFolder: work)
-            for feature in ["eye_left", "eye_right", "nose", "mouth"] {
+            for feature in ["eye_left", "eye_right", "nose", "mouth", "ear_left", "ear_right"] {
                 let estimate = try #require(score.estimates[feature], "\(c.file) \(feature)")
                 guard let landmark = c.landmarks[feature], landmark != nil, let scored = score.removedFraction[feature] else {
                     #expect(!estimate.found, "\(c.file): \(feature) is not in view but was reported found")
@@ -58,6 +58,13 @@ struct DefaceTests {
         }
         #expect(report.brainVoxelsTouched == 0)
         #expect(report.faceInFieldOfView)
+        // Colin27's ears are in view (the field of view cuts only the pinnae's outer rims) and go:
+        // the report says so, and warns about neither
+        for ear in ["ear_left", "ear_right"] {
+            let estimate = try #require(report.features[ear])
+            #expect(estimate.found && estimate.removedFraction >= 0.9, "\(ear): \(estimate)")
+        }
+        #expect(!report.warnings.contains { $0.contains("ear") }, "\(report.warnings)")
         #expect(report.inputSHA256 == FileHash.sha256(try #require(FileManager.default.contents(atPath: input))))
         let defaced = try NiftiReader().read(outputs.defaced)
         let original = try NiftiReader().read(input)

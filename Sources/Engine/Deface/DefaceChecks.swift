@@ -18,7 +18,8 @@ extension Defacer {
             }
             return "header orientation \(code) agrees with the anatomy (\(details))"
         }
-        guard anatomy.anterior > 0, anatomy.superior > 0 else {
+        // without the header, up is taken only where two independent signs agree on it
+        guard anatomy.anterior > 0, anatomy.superiorAgreed else {
             throw DefaceError(.orientationDisagrees, path: input, reason:
                 "the header has no orientation and the anatomy does not show clearly where the front and the top are (\(details))")
         }

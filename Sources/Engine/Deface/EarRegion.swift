@@ -11,6 +11,11 @@ public enum EarRegion {
     /// template, whose averaged ears barely protrude), all of Colin27's within 4.2 mm; a layer
     /// of 5.5% left the child-like Colin27 87% of one ear, 7% removes 97% and 99%.
     static let ballFraction = 0.05, layerFraction = 0.07
+    /// How far inside the box's walls the layer under the outline reaches its full depth, as a
+    /// fraction of the brain's size along each axis: the layer's floor rises smoothly (no kink at
+    /// either end) to the outline towards the walls, so the region meets the head's surface at a
+    /// slope and no box wall shows in a rendering of the defaced head.
+    static let taperFraction = 0.12
 
     /// Voxels to remove for the ears (1 = ear; tissue and the air around it), before the guards.
     public static func compute(head: [UInt8], grid: Grid3D, spacing: [Double], frame: HeadFrame) -> [UInt8] {
@@ -25,6 +30,14 @@ public enum EarRegion {
         let t = frame.transform
         func inBox(_ h: SIMD3<Double>) -> Bool {
             abs(h.x) > 0.36 * size.x && h.y > -0.32 * size.y && h.y < 0.12 * size.y && h.z > -0.60 * size.z
+        }
+        // the layer's depth at a point of the box: full depth from `taperFraction` inside its walls
+        func layerDepth(_ h: SIMD3<Double>, top: Double) -> Float {
+            let taper = taperFraction * size
+            let inside = [(abs(h.x) - 0.36 * size.x) / taper.x, (h.y + 0.32 * size.y) / taper.y,
+                          (0.12 * size.y - h.y) / taper.y, (h.z + 0.60 * size.z) / taper.z, (top - h.z) / taper.z]
+            let s = max(0, min(1, inside.min() ?? 0))
+            return layer * Float(s * s * (3 - 2 * s))
         }
         // the top of each ear: the highest protrusion in the box
         var top = [-Double.infinity, -Double.infinity], protruding = [0, 0]
@@ -49,7 +62,8 @@ public enum EarRegion {
             guard smooth[index] == 0 || underOutline[index] <= layer else { return }
             let h = t.toHead(p)
             let side = h.x < 0 ? 0 : 1
-            if present[side], inBox(h), h.z <= limit[side] { ears[index] = 1 }
+            guard present[side], inBox(h), h.z <= limit[side] else { return }
+            if smooth[index] == 0 || underOutline[index] <= layerDepth(h, top: limit[side]) { ears[index] = 1 }
         }
         return ears
     }

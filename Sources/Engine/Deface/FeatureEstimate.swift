@@ -4,7 +4,10 @@
 /// face, are then looked for on the face's surface straight in front of that place, and count
 /// only where the face goes on below them. A feature is "found" when the ball around its place
 /// lies inside the field of view and head tissue fills at least a tenth of it; the fraction
-/// removed is that of the head tissue in the ball.
+/// removed is that of the head tissue in the ball. For an ear, what the field of view's left or
+/// right edge cuts off beyond it is the pinna's rim and the air past it, not a missing ear:
+/// that part of the ball is left out (Colin27's field of view ends 90 mm either side of the
+/// midline and cut about 15% of each ear's ball off, which made both ears "not found").
 public struct FeatureEstimate: Codable, Sendable, Equatable {
     public var found: Bool
     /// Fraction of the head tissue around the estimated place that was removed.
@@ -42,7 +45,8 @@ public struct FeatureEstimate: Codable, Sendable, Equatable {
                 continues = surface(at - SIMD3(0, 0, 1.5 * r)) != nil
             }
             let ball = Ball(centre: t.toGrid(at), radius: r)
-            let counts = ball.count(head: head, removed: removed, grid: grid, spacing: spacing)
+            let counts = ball.count(head: head, removed: removed, grid: grid, spacing: spacing,
+                                    sideEdgesCutAir: place.name.hasPrefix("ear"))
             let found = continues && counts.all > 0 && Double(counts.inGrid) >= inView * Double(counts.all)
                 && Double(counts.tissue) >= tissueShare * Double(counts.inGrid)
             out[place.name] = FeatureEstimate(found: found,
@@ -69,9 +73,10 @@ public struct FeatureEstimate: Codable, Sendable, Equatable {
     struct Ball {
         var centre: SIMD3<Double>, radius: Double
 
-        /// Voxel centres in the ball: all of them (inside the grid or not), inside the grid,
-        /// head tissue, and removed head tissue.
-        func count(head: [UInt8], removed: [UInt8], grid: Grid3D, spacing: [Double])
+        /// Voxel centres in the ball: all of them (inside the grid or not; with `sideEdgesCutAir`,
+        /// less those beyond only the grid's left or right face), inside the grid, head tissue,
+        /// and removed head tissue.
+        func count(head: [UInt8], removed: [UInt8], grid: Grid3D, spacing: [Double], sideEdgesCutAir: Bool)
             -> (all: Int, inGrid: Int, tissue: Int, gone: Int) {
             var all = 0, inGrid = 0, tissue = 0, gone = 0
             let lo = (0..<3).map { Int(((centre[$0] - radius) / spacing[$0]).rounded(.down)) }
@@ -81,8 +86,13 @@ public struct FeatureEstimate: Codable, Sendable, Equatable {
                     for x in lo[0]...hi[0] {
                         let d = SIMD3(Double(x) * spacing[0], Double(y) * spacing[1], Double(z) * spacing[2]) - centre
                         guard (d * d).sum() <= radius * radius else { continue }
+                        let inYZ = y >= 0 && z >= 0 && y < grid.ny && z < grid.nz
+                        guard x >= 0, x < grid.nx else {
+                            if !(sideEdgesCutAir && inYZ) { all += 1 }
+                            continue
+                        }
                         all += 1
-                        guard x >= 0, y >= 0, z >= 0, x < grid.nx, y < grid.ny, z < grid.nz else { continue }
+                        guard inYZ else { continue }
                         inGrid += 1
                         let i = grid.index(x, y, z)
                         guard head[i] != 0 else { continue }
