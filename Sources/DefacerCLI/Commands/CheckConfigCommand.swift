@@ -15,7 +15,7 @@ struct CheckConfigCommand: ParsableCommand {
         the service's user: sudo -u defacer defacer check-config), each inbox's folders on one \
         file system, no folder shared where it must not be, and which move each folder allows (rename; link+unlink where RENAME_NOREPLACE is refused, as on NFS; a verified copy across bind mounts). A missing work folder is created. \
         With executor = "slurm": Slurm's client tools are installed, and a tiny job on the configured partition reads a \
-        marker written into each work folder, to show that the nodes see it (at most --slurm-check-seconds).
+        marker written into each work folder, to show that the nodes see it; --slurm-check-seconds bounds how long it may take.
         """
     )
 
