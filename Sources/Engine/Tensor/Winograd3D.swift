@@ -139,6 +139,27 @@ enum Winograd3D {
         return rounded + (16 - rounded % 1024 + 1024) % 1024
     }
 
+    /// Gathers the `size`³ input tile whose corner is at (z0, y0, x0) into `rows`: `size`² rows
+    /// (z, y) along x in lanes `0..<size`, zero where the tile lies outside the volume (the
+    /// convolution's padding). Shared by F(2,3) (size 4, SIMD4) and F(4,3) (size 6, SIMD8).
+    @inline(__always)
+    static func gatherTile<V: SIMD>(_ rows: UnsafeMutableBufferPointer<V>, size n: Int, channel: UnsafePointer<Float>,
+                                    z0: Int, y0: Int, x0: Int, depth d: Int, height h: Int, width w: Int) where V.Scalar == Float {
+        let inside = z0 >= 0 && z0 + n <= d && y0 >= 0 && y0 + n <= h && x0 >= 0 && x0 + n <= w
+        for r in 0..<(n * n) {
+            let z = z0 + r / n, y = y0 + r % n
+            var row = V.zero
+            if inside {
+                let p = channel + (z * h + y) * w + x0
+                for k in 0..<n { row[k] = p[k] }
+            } else if z >= 0 && z < d && y >= 0 && y < h {
+                let p = channel + (z * h + y) * w
+                for k in 0..<n where x0 + k >= 0 && x0 + k < w { row[k] = p[x0 + k] }
+            }
+            rows[r] = row
+        }
+    }
+
     /// `Bᵀ d B` along each axis for tiles `first ..< first+tiles`: `v[e * block + ci * stride + t]`.
     static func transformInput(_ x: Shape, _ src: UnsafePointer<Float>, pads: [Int], tiling: Tiling,
                                first: Int, tiles: Int, stride: Int, block: Int, into v: UnsafeMutablePointer<Float>) {
@@ -154,22 +175,7 @@ enum Winograd3D {
                 for t in 0..<tiles {
                     defer { cursor.advance() }
                     let z0 = cursor.z - pz, y0 = cursor.y - py, x0 = cursor.x - px
-                    let inside = z0 >= 0 && z0 + 4 <= d && y0 >= 0 && y0 + 4 <= h && x0 >= 0 && x0 + 4 <= w
-                    // gather the 4x4x4 tile, rows along x
-                    for r in 0..<16 {
-                        let z = z0 + r / 4, y = y0 + r % 4
-                        if inside {
-                            let p = channel + (z * h + y) * w + x0
-                            rows[r] = SIMD4(p[0], p[1], p[2], p[3])
-                        } else if z < 0 || z >= d || y < 0 || y >= h {
-                            rows[r] = .zero
-                        } else {
-                            let p = channel + (z * h + y) * w
-                            var row = SIMD4<Float>.zero
-                            for k in 0..<4 where x0 + k >= 0 && x0 + k < w { row[k] = p[x0 + k] }
-                            rows[r] = row
-                        }
-                    }
+                    Winograd3D.gatherTile(rows, size: 4, channel: channel, z0: z0, y0: y0, x0: x0, depth: d, height: h, width: w)
                     // along z (rows r, r+4, r+8, r+12 share y), then along y, as whole rows
                     for yy in 0..<4 {
                         let a = rows[yy], b = rows[4 + yy], c = rows[8 + yy], e = rows[12 + yy]

@@ -70,22 +70,7 @@ enum WinogradF43 {
                 for t in 0..<tiles {
                     defer { cursor.advance() }
                     let z0 = cursor.z - pz, y0 = cursor.y - py, x0 = cursor.x - px
-                    let inside = z0 >= 0 && z0 + 6 <= d && y0 >= 0 && y0 + 6 <= h && x0 >= 0 && x0 + 6 <= w
-                    // gather the 6x6x6 tile, rows (z, y) along x in lanes 0..<6
-                    for r in 0..<36 {
-                        let z = z0 + r / 6, y = y0 + r % 6
-                        if inside {
-                            let p = channel + (z * h + y) * w + x0
-                            rows[r] = SIMD8(p[0], p[1], p[2], p[3], p[4], p[5], 0, 0)
-                        } else if z < 0 || z >= d || y < 0 || y >= h {
-                            rows[r] = .zero
-                        } else {
-                            let p = channel + (z * h + y) * w
-                            var row = SIMD8<Float>.zero
-                            for k in 0..<6 where x0 + k >= 0 && x0 + k < w { row[k] = p[x0 + k] }
-                            rows[r] = row
-                        }
-                    }
+                    Winograd3D.gatherTile(rows, size: 6, channel: channel, z0: z0, y0: y0, x0: x0, depth: d, height: h, width: w)
                     for yy in 0..<6 { inputRows(rows, yy, 6) }
                     for zz in 0..<6 { inputRows(rows, zz * 6, 1) }
                     // along x within each row; then scatter the 216 points
