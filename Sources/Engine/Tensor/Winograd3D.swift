@@ -93,7 +93,8 @@ enum Winograd3D {
         let cin = x.channels, cout = outChannels
         let tiling = Tiling(od: od, oh: oh, ow: ow, side: variant.tile), points = variant.points
         // tiles per batch: transformed input and products of one batch stay about 4 MiB
-        let batch = max(16, min(tiling.count, Conv3D.tileFloats / (points * (cin + cout))))
+        // (a multiple of 8: F(4,3) transforms eight tiles at a time, one per SIMD lane)
+        let batch = (max(16, min(tiling.count, Conv3D.tileFloats / (points * (cin + cout)))) + 7) / 8 * 8
         let batches = (tiling.count + batch - 1) / batch
         // the 64 point blocks start one cache line apart modulo 4 KiB, so a tile's 64 scattered
         // stores (and the output transform's 64 loads) do not all fall in one cache set
