@@ -142,7 +142,7 @@ enum Winograd3D {
 
     /// Gathers the `size`³ input tile whose corner is at (z0, y0, x0) into `rows`: `size`² rows
     /// (z, y) along x in lanes `0..<size`, zero where the tile lies outside the volume (the
-    /// convolution's padding). Shared by F(2,3) (size 4, SIMD4) and F(4,3) (size 6, SIMD8).
+    /// convolution's padding). F(2,3)'s (F(4,3) gathers eight tiles at a time: ``TileLanes``).
     @inline(__always)
     static func gatherTile<V: SIMD>(_ rows: UnsafeMutableBufferPointer<V>, size n: Int, channel: UnsafePointer<Float>,
                                     z0: Int, y0: Int, x0: Int, depth d: Int, height h: Int, width w: Int) where V.Scalar == Float {

@@ -69,14 +69,14 @@ enum WinogradF43 {
                                first: Int, tiles: Int, stride: Int, block: Int, into v: UnsafeMutablePointer<Float>) {
         precondition(stride % 8 == 0, "Winograd batches hold a multiple of 8 tiles")
         let lanes = TileLanes(tiling: tiling, first: first, tiles: tiles, shift: (pads[0], pads[1], pads[2]),
-                              size: 6, bounds: (x.depth, x.height, x.width))
+                              bounds: (x.depth, x.height, x.width))
         let plane = x.depth * x.height * x.width
         var tile = [SIMD8<Float>](repeating: .zero, count: 216)
         tile.withUnsafeMutableBufferPointer { q in
             for ci in 0..<x.channels {
                 let channel = src + ci * plane
                 for g in 0..<lanes.groups {
-                    lanes.gather(q, group: g, size: 6, channel: channel)
+                    lanes.gather(q, group: g, channel: channel)
                     for r in 0..<36 { inputRows(q, r * 6, 1) }
                     for z in 0..<6 { for c in 0..<6 { inputRows(q, z * 36 + c, 6) } }
                     for r in 0..<36 { inputRows(q, r, 36) }
@@ -93,7 +93,7 @@ enum WinogradF43 {
                                 residual: UnsafePointer<Float>?, tiling: Winograd3D.Tiling, first: Int, tiles: Int,
                                 into out: UnsafeMutablePointer<Float>, od: Int, oh: Int, ow: Int) {
         precondition(stride % 8 == 0, "Winograd batches hold a multiple of 8 tiles")
-        let lanes = TileLanes(tiling: tiling, first: first, tiles: tiles, shift: (0, 0, 0), size: 4, bounds: (od, oh, ow))
+        let lanes = TileLanes(tiling: tiling, first: first, tiles: tiles, shift: (0, 0, 0), bounds: (od, oh, ow))
         let plane = od * oh * ow
         var rows = [SIMD8<Float>](repeating: .zero, count: 216)
         rows.withUnsafeMutableBufferPointer { q in
@@ -106,7 +106,7 @@ enum WinogradF43 {
                     for r in 0..<36 { outputRows(q, r * 6, 1) }
                     for z in 0..<6 { for c in 0..<4 { outputRows(q, z * 36 + c, 6) } }
                     for y in 0..<4 { for c in 0..<4 { outputRows(q, y * 6 + c, 36) } }
-                    lanes.scatter(q, group: g, size: 4, bias: b, channel: channel, residual: added)
+                    lanes.scatter(q, group: g, bias: b, channel: channel, residual: added)
                 }
             }
         }
