@@ -68,13 +68,17 @@ struct TileLanes {
                     continue
                 }
                 for lane in l..<(l + 4) {
-                    let z0 = zs[lane], y0 = ys[lane], x0 = xs[lane]
+                    let z0 = zs[lane], y0 = ys[lane], x0 = xs[lane], rowFits = x0 >= 0 && x0 + n <= w
                     for a in 0..<6 {
                         for b in 0..<6 {
                             let dst = f + (a * 6 + b) * 48 + lane
                             if z0 + a >= 0 && z0 + a < d && y0 + b >= 0 && y0 + b < h {
-                                let src = channel + ((z0 + a) * h + y0 + b) * w
-                                for c in 0..<6 { dst[c * 8] = x0 + c >= 0 && x0 + c < w ? src[x0 + c] : 0 }
+                                let src = channel + ((z0 + a) * h + y0 + b) * w + x0
+                                if rowFits {
+                                    dst[0] = src[0]; dst[8] = src[1]; dst[16] = src[2]; dst[24] = src[3]; dst[32] = src[4]; dst[40] = src[5]
+                                } else {
+                                    for c in 0..<6 { dst[c * 8] = x0 + c >= 0 && x0 + c < w ? src[c] : 0 }
+                                }
                             } else {
                                 for c in 0..<6 { dst[c * 8] = 0 }
                             }
