@@ -6,6 +6,7 @@ protocol WinogradValue {
 }
 extension Float: WinogradValue {}
 extension SIMD8: WinogradValue where Scalar == Float {}
+extension SIMD4: WinogradValue where Scalar == Float {}
 
 /// Winograd F(4x4x4, 3x3x3): 6x6x6 input tiles, 216 transformed points per 4x4x4 output block
 /// (3.4 multiplies per output and channel pair, against 8 for F(2,3) and 27 for the definition).
@@ -76,12 +77,20 @@ enum WinogradF43 {
             for ci in 0..<x.channels {
                 let channel = src + ci * plane
                 for g in 0..<lanes.groups {
-                    lanes.gather(q, group: g, channel: channel)
-                    for r in 0..<36 { inputRows(q, r * 6, 1) }
+                    lanes.gatherAlongX(q, group: g, channel: channel)
                     for z in 0..<6 { for c in 0..<6 { inputRows(q, z * 36 + c, 6) } }
-                    for r in 0..<36 { inputRows(q, r, 36) }
+                    // along z, each point stored as it comes
                     let dst = UnsafeMutableRawPointer(v + ci * stride + g * 8)
-                    for e in 0..<216 { dst.storeBytes(of: q[e], toByteOffset: e * block * 4, as: SIMD8<Float>.self) }
+                    for r in 0..<36 {
+                        let o = input(q[r], q[r + 36], q[r + 72], q[r + 108], q[r + 144], q[r + 180])
+                        let at = r * block * 4, step = 36 * block * 4
+                        dst.storeBytes(of: o.0, toByteOffset: at, as: SIMD8<Float>.self)
+                        dst.storeBytes(of: o.1, toByteOffset: at + step, as: SIMD8<Float>.self)
+                        dst.storeBytes(of: o.2, toByteOffset: at + 2 * step, as: SIMD8<Float>.self)
+                        dst.storeBytes(of: o.3, toByteOffset: at + 3 * step, as: SIMD8<Float>.self)
+                        dst.storeBytes(of: o.4, toByteOffset: at + 4 * step, as: SIMD8<Float>.self)
+                        dst.storeBytes(of: o.5, toByteOffset: at + 5 * step, as: SIMD8<Float>.self)
+                    }
                 }
             }
         }
@@ -102,8 +111,12 @@ enum WinogradF43 {
                 let channel = out + co * plane, added = residual.map { $0 + co * plane }
                 for g in 0..<lanes.groups {
                     let src = UnsafeRawPointer(m + co * stride + g * 8)
-                    for e in 0..<216 { q[e] = src.loadUnaligned(fromByteOffset: e * block * 4, as: SIMD8<Float>.self) }
-                    for r in 0..<36 { outputRows(q, r * 6, 1) }
+                    // along x as the points are loaded
+                    for r in 0..<36 {
+                        func at(_ c: Int) -> SIMD8<Float> { src.loadUnaligned(fromByteOffset: (r * 6 + c) * block * 4, as: SIMD8<Float>.self) }
+                        let o = output(at(0), at(1), at(2), at(3), at(4), at(5))
+                        q[r * 6] = o.0; q[r * 6 + 1] = o.1; q[r * 6 + 2] = o.2; q[r * 6 + 3] = o.3
+                    }
                     for z in 0..<6 { for c in 0..<4 { outputRows(q, z * 36 + c, 6) } }
                     for y in 0..<4 { for c in 0..<4 { outputRows(q, y * 6 + c, 36) } }
                     lanes.scatter(q, group: g, bias: b, channel: channel, residual: added)

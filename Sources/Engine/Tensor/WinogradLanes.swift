@@ -28,12 +28,13 @@ struct TileLanes {
         }
     }
 
-    /// The 6x6x6 input block of each lane of group `g` from `channel`, into `q[(z * 6 + y) * 6 + x]`,
-    /// zero where a block lies outside the volume (the convolution's padding). Four lanes at a
-    /// time where their blocks lie inside (rows loaded as vectors and transposed), lane by lane
-    /// with bounds checks elsewhere.
+    /// The 6x6x6 input block of each lane of group `g` from `channel`, zero where a block lies
+    /// outside the volume (the convolution's padding), each row already taken through F(4,3)'s
+    /// `Bᵀ` along x, into `q[(z * 6 + y) * 6 + x]`. Four lanes at a time: where their blocks
+    /// lie inside, rows are loaded as vectors and transposed; elsewhere lane by lane with bounds
+    /// checks, then transformed in place.
     @inline(__always)
-    func gather(_ q: UnsafeMutableBufferPointer<SIMD8<Float>>, group g: Int, channel: UnsafePointer<Float>) {
+    func gatherAlongX(_ q: UnsafeMutableBufferPointer<SIMD8<Float>>, group g: Int, channel: UnsafePointer<Float>) {
         let n = 6
         let (d, h, w) = bounds
         let zs = z[g], ys = y[g], xs = x[g]
@@ -56,13 +57,10 @@ struct TileLanes {
                             let s1 = UnsafeRawPointer(p1 + r + 4).loadUnaligned(as: SIMD2<Float>.self)
                             let s2 = UnsafeRawPointer(p2 + r + 4).loadUnaligned(as: SIMD2<Float>.self)
                             let s3 = UnsafeRawPointer(p3 + r + 4).loadUnaligned(as: SIMD2<Float>.self)
-                            let dst = UnsafeMutableRawPointer(f + (a * 6 + b) * 48 + l)
-                            dst.storeBytes(of: SIMD4(r0[0], r1[0], r2[0], r3[0]), as: SIMD4<Float>.self)
-                            dst.storeBytes(of: SIMD4(r0[1], r1[1], r2[1], r3[1]), toByteOffset: 32, as: SIMD4<Float>.self)
-                            dst.storeBytes(of: SIMD4(r0[2], r1[2], r2[2], r3[2]), toByteOffset: 64, as: SIMD4<Float>.self)
-                            dst.storeBytes(of: SIMD4(r0[3], r1[3], r2[3], r3[3]), toByteOffset: 96, as: SIMD4<Float>.self)
-                            dst.storeBytes(of: SIMD4(s0[0], s1[0], s2[0], s3[0]), toByteOffset: 128, as: SIMD4<Float>.self)
-                            dst.storeBytes(of: SIMD4(s0[1], s1[1], s2[1], s3[1]), toByteOffset: 160, as: SIMD4<Float>.self)
+                            let t = WinogradF43.input(SIMD4(r0[0], r1[0], r2[0], r3[0]), SIMD4(r0[1], r1[1], r2[1], r3[1]),
+                                           SIMD4(r0[2], r1[2], r2[2], r3[2]), SIMD4(r0[3], r1[3], r2[3], r3[3]),
+                                           SIMD4(s0[0], s1[0], s2[0], s3[0]), SIMD4(s0[1], s1[1], s2[1], s3[1]))
+                            Self.storeRow(t, f + (a * 6 + b) * 48 + l)
                         }
                     }
                     continue
@@ -85,8 +83,26 @@ struct TileLanes {
                         }
                     }
                 }
+                for r in 0..<36 {
+                    let row = UnsafeRawPointer(f + r * 48 + l)
+                    func at(_ c: Int) -> SIMD4<Float> { row.loadUnaligned(fromByteOffset: c * 32, as: SIMD4<Float>.self) }
+                    Self.storeRow(WinogradF43.input(at(0), at(1), at(2), at(3), at(4), at(5)), f + r * 48 + l)
+                }
             }
         }
+    }
+
+    /// Four lanes' six values of one tile row, into the row's six vectors (32 bytes apart) at `to`.
+    @inline(__always)
+    static func storeRow(_ t: (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>),
+                         _ to: UnsafeMutablePointer<Float>) {
+        let dst = UnsafeMutableRawPointer(to)
+        dst.storeBytes(of: t.0, as: SIMD4<Float>.self)
+        dst.storeBytes(of: t.1, toByteOffset: 32, as: SIMD4<Float>.self)
+        dst.storeBytes(of: t.2, toByteOffset: 64, as: SIMD4<Float>.self)
+        dst.storeBytes(of: t.3, toByteOffset: 96, as: SIMD4<Float>.self)
+        dst.storeBytes(of: t.4, toByteOffset: 128, as: SIMD4<Float>.self)
+        dst.storeBytes(of: t.5, toByteOffset: 160, as: SIMD4<Float>.self)
     }
 
     /// Writes each real lane's 4x4x4 output block from `q[z * 36 + y * 6 + x]` (a 6x6x6 tile
