@@ -93,7 +93,8 @@ enum Winograd3D {
         let cin = x.channels, cout = outChannels
         let tiling = Tiling(od: od, oh: oh, ow: ow, side: variant.tile), points = variant.points
         // tiles per batch: transformed input and products of one batch stay about 4 MiB
-        let batch = max(16, min(tiling.count, Conv3D.tileFloats / (points * (cin + cout))))
+        // (a multiple of 8: F(4,3) transforms eight tiles at a time, one per SIMD lane)
+        let batch = (max(16, min(tiling.count, Conv3D.tileFloats / (points * (cin + cout)))) + 7) / 8 * 8
         let batches = (tiling.count + batch - 1) / batch
         // the 64 point blocks start one cache line apart modulo 4 KiB, so a tile's 64 scattered
         // stores (and the output transform's 64 loads) do not all fall in one cache set
@@ -141,7 +142,7 @@ enum Winograd3D {
 
     /// Gathers the `size`³ input tile whose corner is at (z0, y0, x0) into `rows`: `size`² rows
     /// (z, y) along x in lanes `0..<size`, zero where the tile lies outside the volume (the
-    /// convolution's padding). Shared by F(2,3) (size 4, SIMD4) and F(4,3) (size 6, SIMD8).
+    /// convolution's padding). F(2,3)'s (F(4,3) gathers eight tiles at a time: ``TileLanes``).
     @inline(__always)
     static func gatherTile<V: SIMD>(_ rows: UnsafeMutableBufferPointer<V>, size n: Int, channel: UnsafePointer<Float>,
                                     z0: Int, y0: Int, x0: Int, depth d: Int, height h: Int, width w: Int) where V.Scalar == Float {

@@ -6,6 +6,7 @@ protocol WinogradValue {
 }
 extension Float: WinogradValue {}
 extension SIMD8: WinogradValue where Scalar == Float {}
+extension SIMD4: WinogradValue where Scalar == Float {}
 
 /// Winograd F(4x4x4, 3x3x3): 6x6x6 input tiles, 216 transformed points per 4x4x4 output block
 /// (3.4 multiplies per output and channel pair, against 8 for F(2,3) and 27 for the definition).
@@ -21,24 +22,29 @@ enum WinogradF43 {
     static let filterTransform: [[Double]] = [[1, 0, 0], [1.0 / 3, 1.0 / 3, 1.0 / 3], [-1.0 / 3, 1.0 / 3, -1.0 / 3],
                                               [-16.0 / 15, -8.0 / 15, -4.0 / 15], [1.0 / 15, -2.0 / 15, 4.0 / 15], [0, 0, 1]]
 
-    /// `Bᵀ d` along one axis.
+    /// `Bᵀ d` along one axis, factored (24 additions and multiplies instead of 44): with
+    /// `s = d4 - d2`, `t = d3 - d1`, the rows are `d0 + s - d2 + 3/2 t`, `s + t + 3/2 (d2 + d3)`,
+    /// `s - t + 3/2 (d3 - d2)`, `s + 2t`, `s - t/2` and the first row shifted by one.
     @inline(__always)
     static func input<V: WinogradValue>(_ d0: V, _ d1: V, _ d2: V, _ d3: V, _ d4: V, _ d5: V) -> (V, V, V, V, V, V) {
-        (d0 - d1 * 1.5 - d2 * 2 + d3 * 1.5 + d4,
-         d4 + d3 * 2.5 + d2 * 0.5 - d1,
-         d1 - d2 * 2.5 + d3 * 0.5 + d4,
-         d4 + d3 * 2 - d2 - d1 * 2,
-         d1 * 0.5 - d2 - d3 * 0.5 + d4,
-         d1 - d2 * 1.5 - d3 * 2 + d4 * 1.5 + d5)
+        let s = d4 - d2, t = d3 - d1, s1 = d5 - d3, t1 = d4 - d2
+        let st = s + t, sMinusT = s - t
+        return (d0 + (s - d2) + t * 1.5,
+                st + (d2 + d3) * 1.5,
+                sMinusT + (d3 - d2) * 1.5,
+                s + (t + t),
+                s - t * 0.5,
+                d1 + (s1 - d3) + t1 * 1.5)
     }
 
-    /// `Aᵀ m` along one axis.
+    /// `Aᵀ m` along one axis, factored with `a = m1 + m2`, `b = m1 - m2`.
     @inline(__always)
     static func output<V: WinogradValue>(_ m0: V, _ m1: V, _ m2: V, _ m3: V, _ m4: V, _ m5: V) -> (V, V, V, V) {
-        (m0 + m1 + m2 + m3 + m4,
-         m1 - m2 + m3 * 0.5 - m4 * 2,
-         m1 + m2 + m3 * 0.25 + m4 * 4,
-         m1 - m2 + m3 * 0.125 - m4 * 8 + m5)
+        let a = m1 + m2, b = m1 - m2
+        return (m0 + a + (m3 + m4),
+                b + m3 * 0.5 - m4 * 2,
+                a + m3 * 0.25 + m4 * 4,
+                b + m3 * 0.125 - m4 * 8 + m5)
     }
 
     /// `Bᵀ` along the rows `base, base+step, ...` of a tile, in place.
@@ -57,66 +63,63 @@ enum WinogradF43 {
     }
 
     /// `Bᵀ d B` along each axis for tiles `first ..< first+tiles`: `v[e * block + ci * stride + t]`.
+    /// Eight tiles at a time, one per SIMD lane (``TileLanes``): every transform step works on
+    /// whole vectors and each point's eight values are stored together. `stride` is a multiple
+    /// of 8, so the lanes past `tiles` (copies of the last tile) land in unused columns.
     static func transformInput(_ x: Winograd3D.Shape, _ src: UnsafePointer<Float>, pads: [Int], tiling: Winograd3D.Tiling,
                                first: Int, tiles: Int, stride: Int, block: Int, into v: UnsafeMutablePointer<Float>) {
-        let (d, h, w) = (x.depth, x.height, x.width)
-        let plane = d * h * w
-        let (pz, py, px) = (pads[0], pads[1], pads[2])
-        var tile = [SIMD8<Float>](repeating: .zero, count: 36)
-        tile.withUnsafeMutableBufferPointer { rows in
+        precondition(stride % 8 == 0, "Winograd batches hold a multiple of 8 tiles")
+        let lanes = TileLanes(tiling: tiling, first: first, tiles: tiles, shift: (pads[0], pads[1], pads[2]),
+                              bounds: (x.depth, x.height, x.width))
+        let plane = x.depth * x.height * x.width
+        var tile = [SIMD8<Float>](repeating: .zero, count: 216)
+        tile.withUnsafeMutableBufferPointer { q in
             for ci in 0..<x.channels {
                 let channel = src + ci * plane
-                var cursor = tiling.origin(first)
-                for t in 0..<tiles {
-                    defer { cursor.advance() }
-                    let z0 = cursor.z - pz, y0 = cursor.y - py, x0 = cursor.x - px
-                    Winograd3D.gatherTile(rows, size: 6, channel: channel, z0: z0, y0: y0, x0: x0, depth: d, height: h, width: w)
-                    for yy in 0..<6 { inputRows(rows, yy, 6) }
-                    for zz in 0..<6 { inputRows(rows, zz * 6, 1) }
-                    // along x within each row; then scatter the 216 points
-                    let dst = v + ci * stride + t
+                for g in 0..<lanes.groups {
+                    lanes.gatherAlongX(q, group: g, channel: channel)
+                    for z in 0..<6 { for c in 0..<6 { inputRows(q, z * 36 + c, 6) } }
+                    // along z, each point stored as it comes
+                    let dst = UnsafeMutableRawPointer(v + ci * stride + g * 8)
                     for r in 0..<36 {
-                        let q = rows[r]
-                        let o = input(q[0], q[1], q[2], q[3], q[4], q[5])
-                        let out = dst + (r * 6) * block
-                        out[0] = o.0; out[block] = o.1; out[2 * block] = o.2
-                        out[3 * block] = o.3; out[4 * block] = o.4; out[5 * block] = o.5
+                        let o = input(q[r], q[r + 36], q[r + 72], q[r + 108], q[r + 144], q[r + 180])
+                        let at = r * block * 4, step = 36 * block * 4
+                        dst.storeBytes(of: o.0, toByteOffset: at, as: SIMD8<Float>.self)
+                        dst.storeBytes(of: o.1, toByteOffset: at + step, as: SIMD8<Float>.self)
+                        dst.storeBytes(of: o.2, toByteOffset: at + 2 * step, as: SIMD8<Float>.self)
+                        dst.storeBytes(of: o.3, toByteOffset: at + 3 * step, as: SIMD8<Float>.self)
+                        dst.storeBytes(of: o.4, toByteOffset: at + 4 * step, as: SIMD8<Float>.self)
+                        dst.storeBytes(of: o.5, toByteOffset: at + 5 * step, as: SIMD8<Float>.self)
                     }
                 }
             }
         }
     }
 
-    /// `Aᵀ m A` along each axis: products `m[e][co][t]` to 4x4x4 output blocks, plus bias and residual.
+    /// `Aᵀ m A` along each axis: products `m[e][co][t]` to 4x4x4 output blocks, plus bias and
+    /// residual; eight tiles at a time, one per SIMD lane, as ``transformInput``.
     static func transformOutput(_ m: UnsafePointer<Float>, stride: Int, block: Int, channels: Int, bias: UnsafePointer<Float>?,
                                 residual: UnsafePointer<Float>?, tiling: Winograd3D.Tiling, first: Int, tiles: Int,
                                 into out: UnsafeMutablePointer<Float>, od: Int, oh: Int, ow: Int) {
+        precondition(stride % 8 == 0, "Winograd batches hold a multiple of 8 tiles")
+        let lanes = TileLanes(tiling: tiling, first: first, tiles: tiles, shift: (0, 0, 0), bounds: (od, oh, ow))
         let plane = od * oh * ow
-        var rows = [SIMD8<Float>](repeating: .zero, count: 36)
+        var rows = [SIMD8<Float>](repeating: .zero, count: 216)
         rows.withUnsafeMutableBufferPointer { q in
             for co in 0..<channels {
                 let b = bias?[co] ?? 0
-                var cursor = tiling.origin(first)
-                for t in 0..<tiles {
-                    defer { cursor.advance() }
-                    let src = m + co * stride + t
+                let channel = out + co * plane, added = residual.map { $0 + co * plane }
+                for g in 0..<lanes.groups {
+                    let src = UnsafeRawPointer(m + co * stride + g * 8)
+                    // along x as the points are loaded
                     for r in 0..<36 {
-                        let p = src + (r * 6) * block
-                        q[r] = SIMD8(p[0], p[block], p[2 * block], p[3 * block], p[4 * block], p[5 * block], 0, 0)
+                        func at(_ c: Int) -> SIMD8<Float> { src.loadUnaligned(fromByteOffset: (r * 6 + c) * block * 4, as: SIMD8<Float>.self) }
+                        let o = output(at(0), at(1), at(2), at(3), at(4), at(5))
+                        q[r * 6] = o.0; q[r * 6 + 1] = o.1; q[r * 6 + 2] = o.2; q[r * 6 + 3] = o.3
                     }
-                    for yy in 0..<6 { outputRows(q, yy, 6) }
-                    for zz in 0..<4 { outputRows(q, zz * 6, 1) }
-                    let z = cursor.z, y = cursor.y, x = cursor.x
-                    let columns = min(4, ow - x)
-                    for zz in 0..<min(4, od - z) {
-                        for yy in 0..<min(4, oh - y) {
-                            let row = q[zz * 6 + yy]
-                            let o = output(row[0], row[1], row[2], row[3], row[4], row[5])
-                            let values = SIMD4(o.0, o.1, o.2, o.3)
-                            let offset = co * plane + ((z + zz) * oh + y + yy) * ow + x
-                            for k in 0..<columns { out[offset + k] = values[k] + b + (residual?[offset + k] ?? 0) }
-                        }
-                    }
+                    for z in 0..<6 { for c in 0..<4 { outputRows(q, z * 36 + c, 6) } }
+                    for y in 0..<4 { for c in 0..<4 { outputRows(q, y * 6 + c, 36) } }
+                    lanes.scatter(q, group: g, bias: b, channel: channel, residual: added)
                 }
             }
         }
