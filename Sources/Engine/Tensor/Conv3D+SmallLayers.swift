@@ -4,46 +4,50 @@
 /// over memory on every worker.
 extension Conv3D {
     /// The convolution of a one-channel input as a direct 3x3x3 stencil (stride 1, padding 1),
-    /// 8 output voxels at a time; nil for any other shape.
+    /// 16 output voxels at a time; nil for any other shape.
     func stencil(_ x: Tensor, threads: Int) -> Tensor? {
         guard inChannels == 1, x.channels == 1, kernelSize == [3, 3, 3], strides == [1, 1, 1], paddings == [1, 1, 1] else { return nil }
         let (d, h, w) = (x.depth, x.height, x.width), plane = h * w, n = d * plane
-        let outs = outChannels, lanes = 8
+        let outs = outChannels, lanes = 16
         // each row copied with one zero on the left and enough on the right for whole vectors
         let rowStride = (w + lanes - 1) / lanes * lanes + lanes
         var out = [Float](unsafeUninitializedCapacity: outs * n) { _, count in count = outs * n }
-        let bias = self.bias ?? [Float](repeating: 0, count: outs), weight = self.weight
+        let bias = self.bias ?? [Float](repeating: 0, count: outs)
         x.data.withUnsafeBufferPointer { srcBuf in
             out.withUnsafeMutableBufferPointer { dstBuf in
-                let src = UnsafeShared(srcBuf.baseAddress!), dst = UnsafeShared(dstBuf.baseAddress!)
-                Self.perChannel(d, threads: threads) { z in
-                    let rows = UnsafeMutablePointer<Float>.allocate(capacity: 9 * rowStride)
-                    let result = UnsafeMutablePointer<SIMD8<Float>>.allocate(capacity: outs)
-                    defer { rows.deallocate(); result.deallocate() }
-                    rows.initialize(repeating: 0, count: 9 * rowStride)
-                    for y in 0..<h {
-                        for tap in 0..<9 {
-                            let iz = z + tap / 3 - 1, iy = y + tap % 3 - 1, row = rows + tap * rowStride + 1
-                            if iz < 0 || iz >= d || iy < 0 || iy >= h {
-                                row.update(repeating: 0, count: w)
-                            } else {
-                                row.update(from: src.pointer + iz * plane + iy * w, count: w)
-                            }
-                        }
-                        let raw = UnsafeRawPointer(rows)
-                        for x0 in Swift.stride(from: 0, to: w, by: lanes) {
-                            for o in 0..<outs { result[o] = SIMD8(repeating: bias[o]) }
-                            for tap in 0..<27 {
-                                let v = raw.loadUnaligned(fromByteOffset: ((tap / 3) * rowStride + x0 + tap % 3) * 4, as: SIMD8<Float>.self)
-                                for o in 0..<outs { result[o] += v * weight[o * 27 + tap] }
-                            }
-                            let count = min(lanes, w - x0)
-                            for o in 0..<outs {
-                                let target = dst.pointer + o * n + z * plane + y * w + x0
-                                if count == lanes {
-                                    UnsafeMutableRawPointer(target).storeBytes(of: result[o], as: SIMD8<Float>.self)
+                weight.withUnsafeBufferPointer { weightBuf in
+                    let src = UnsafeShared(srcBuf.baseAddress!), dst = UnsafeShared(dstBuf.baseAddress!)
+                    let weights = UnsafeShared(weightBuf.baseAddress!)
+                    Self.perChannel(d, threads: threads) { z in
+                        let rows = UnsafeMutablePointer<Float>.allocate(capacity: 9 * rowStride)
+                        defer { rows.deallocate() }
+                        rows.initialize(repeating: 0, count: 9 * rowStride)
+                        for y in 0..<h {
+                            for tap in 0..<9 {
+                                let iz = z + tap / 3 - 1, iy = y + tap % 3 - 1, row = rows + tap * rowStride + 1
+                                if iz < 0 || iz >= d || iy < 0 || iy >= h {
+                                    row.update(repeating: 0, count: w)
                                 } else {
-                                    for i in 0..<count { target[i] = result[o][i] }
+                                    row.update(from: src.pointer + iz * plane + iy * w, count: w)
+                                }
+                            }
+                            for x0 in Swift.stride(from: 0, to: w, by: lanes) {
+                                let taps = UnsafeRawPointer(rows + x0), count = min(lanes, w - x0)
+                                for o in 0..<outs {
+                                    let filter = weights.pointer + o * 27
+                                    var sum = SIMD16<Float>(repeating: bias[o])
+                                    for row in 0..<9 {
+                                        let r = taps + row * rowStride * 4, f = filter + row * 3
+                                        sum += r.loadUnaligned(as: SIMD16<Float>.self) * f[0]
+                                        sum += r.loadUnaligned(fromByteOffset: 4, as: SIMD16<Float>.self) * f[1]
+                                        sum += r.loadUnaligned(fromByteOffset: 8, as: SIMD16<Float>.self) * f[2]
+                                    }
+                                    let target = dst.pointer + o * n + z * plane + y * w + x0
+                                    if count == lanes {
+                                        UnsafeMutableRawPointer(target).storeBytes(of: sum, as: SIMD16<Float>.self)
+                                    } else {
+                                        for i in 0..<count { target[i] = sum[i] }
+                                    }
                                 }
                             }
                         }
