@@ -4,14 +4,15 @@
 /// over memory on every worker.
 extension Conv3D {
     /// The convolution of a one-channel input as a direct 3x3x3 stencil (stride 1, padding 1),
-    /// 16 output voxels at a time; nil for any other shape.
-    func stencil(_ x: Tensor, threads: Int) -> Tensor? {
+    /// 16 output voxels at a time; nil for any other shape. The output's buffer has room for
+    /// `reservingChannels` channels, so that channels appended later need not move it.
+    func stencil(_ x: Tensor, threads: Int, reservingChannels: Int = 0) -> Tensor? {
         guard inChannels == 1, x.channels == 1, kernelSize == [3, 3, 3], strides == [1, 1, 1], paddings == [1, 1, 1] else { return nil }
         let (d, h, w) = (x.depth, x.height, x.width), plane = h * w, n = d * plane
         let outs = outChannels, lanes = 16
         // each row copied with one zero on the left and enough on the right for whole vectors
         let rowStride = (w + lanes - 1) / lanes * lanes + lanes
-        var out = [Float](unsafeUninitializedCapacity: outs * n) { _, count in count = outs * n }
+        var out = [Float](unsafeUninitializedCapacity: max(outs, reservingChannels) * n) { _, count in count = outs * n }
         let bias = self.bias ?? [Float](repeating: 0, count: outs)
         x.data.withUnsafeBufferPointer { srcBuf in
             out.withUnsafeMutableBufferPointer { dstBuf in

@@ -92,7 +92,10 @@ public struct HDBETNetwork: Sendable {
     /// the peak is about one 2f-channel full-size tensor.
     public func callAsFunction(_ input: Tensor, threads: Int = EngineThreads.available, clock: LayerClock? = nil) -> Tensor {
         let slope = hyperparameters.moduleLeakiness, t = threads
-        var x = timed(clock, kind(of: initConv)) { initConv.stencil(input, threads: t) ?? initConv(input, threads: t) }
+        // room for the last concatenation (2f channels) behind the first skip connection's own values
+        var x = timed(clock, kind(of: initConv)) {
+            initConv.stencil(input, threads: t, reservingChannels: 2 * hyperparameters.baseFilters) ?? initConv(input, threads: t)
+        }
         apply(contexts[0], to: &x, slope: slope, threads: t, clock: clock)
         var skips: [Tensor] = []
         for level in 0..<downs.count {
@@ -162,7 +165,8 @@ public struct HDBETNetwork: Sendable {
 
     /// The skip connection on top of `skips` (removed), then `up`'s convolution of `x` upsampled
     /// to twice its size, normalised: upsampled slab by slab straight into the concatenation,
-    /// whose upper half is touched only once the skip's own buffer is gone.
+    /// which extends the skip's own buffer when it has room (the first level's, see the init
+    /// conv) and is otherwise a new one whose upper half is touched only once the skip's is gone.
     func upsampleAndConcatenate(_ x: Tensor, onto skips: inout [Tensor], up: Up, slope: Float, threads t: Int,
                                 clock: LayerClock? = nil) -> Tensor {
         let (d, h, w) = (2 * x.depth, 2 * x.height, 2 * x.width)
@@ -175,17 +179,21 @@ public struct HDBETNetwork: Sendable {
         }
         let n = d * h * w, lower = skips.last!.channels, channels = lower + up.conv.outChannels
         precondition(skips.last!.shape == [lower, d, h, w], "skip connection \(skips.last!.shape) does not match [\(d), \(h), \(w)]")
-        var data = timed(clock, LayerKind.upsampling) {
-            [Float](unsafeUninitializedCapacity: channels * n) { buffer, count in
-                let dst = UnsafeShared(buffer.baseAddress!)
-                skips.last!.data.withUnsafeBufferPointer { skip in
-                    let src = UnsafeShared(skip.baseAddress!)
-                    Conv3D.perChannel(lower, threads: t) { c in (dst.pointer + c * n).update(from: src.pointer + c * n, count: n) }
+        var data = skips.removeLast().data
+        timed(clock, LayerKind.upsampling) {
+            if data.capacity >= channels * n {
+                data.append(contentsOf: repeatElement(0, count: (channels - lower) * n))
+            } else {
+                data = [Float](unsafeUninitializedCapacity: channels * n) { buffer, count in
+                    let dst = UnsafeShared(buffer.baseAddress!)
+                    data.withUnsafeBufferPointer { skip in
+                        let src = UnsafeShared(skip.baseAddress!)
+                        Conv3D.perChannel(lower, threads: t) { c in (dst.pointer + c * n).update(from: src.pointer + c * n, count: n) }
+                    }
+                    count = channels * n
                 }
-                count = channels * n
             }
         }
-        skips.removeLast()
         data.withUnsafeMutableBufferPointer { p in
             let upper = p.baseAddress! + lower * n
             timed(clock, convKind) {
