@@ -34,6 +34,8 @@ struct BenchCommand: ParsableCommand {
         /// Direct-convolution FLOPs of one network pass on the bench head, in GFLOP, and per layer kind.
         var networkGFLOP: Double?
         var networkGFLOPByKind: [String: Double]?
+        /// Seconds per layer kind in the network pass, with each convolution kind's effective GFLOP/s.
+        var networkStages: [EngineBenchmarks.LayerKindTime]?
         /// Network GFLOP divided by the network's seconds, and that over the sgemm rate.
         var networkEffectiveGFLOPS: Double?
         var networkRateOverSgemm: Double?
@@ -77,7 +79,9 @@ struct BenchCommand: ParsableCommand {
             report.hdbetFastSeconds = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
             report.scanDimensions = volume.shape
             report.hdbetStages = mask.stages
-            networkFigures(extractor.convolutionCosts(shape: mask.networkInputShape), mask.stages, sgemm: sgemm, into: &report)
+            let costs = extractor.convolutionCosts(shape: mask.networkInputShape)
+            networkFigures(costs, mask.stages, sgemm: sgemm, into: &report)
+            report.networkStages = EngineBenchmarks.layerKinds(mask.networkStages, costs: costs)
             // end to end: `defacer deface` beside the time to just read and write the same file
             let folder = NSTemporaryDirectory() + "defacer-bench-\(getpid())"
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -121,6 +125,11 @@ struct BenchCommand: ParsableCommand {
             for stage in report.hdbetStages ?? [] {
                 print(String(format: "  %@ %8.2f s", stage.name.padding(toLength: 36, withPad: " ", startingAt: 0) as NSString, stage.seconds))
             }
+        }
+        for stage in report.networkStages ?? [] {
+            let rate = stage.effectiveGFLOPS.map { String(format: "%8.1f GFLOP/s", $0) } ?? ""
+            print(String(format: "    %@ %8.2f s %@", stage.kind.padding(toLength: 34, withPad: " ", startingAt: 0) as NSString,
+                         stage.seconds, rate as NSString))
         }
         if let g = report.networkGFLOP, let r = report.networkEffectiveGFLOPS {
             print(String(format: "network: %.1f GFLOP (direct count), effective %.1f GFLOP/s beside sgemm's %.1f: %.2fx",

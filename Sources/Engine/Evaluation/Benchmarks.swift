@@ -66,6 +66,26 @@ public enum EngineBenchmarks {
                           directSeconds: directSeconds, directGFLOPS: flops / directSeconds / 1e9)
     }
 
+    /// One layer kind's share of a network pass: its seconds and, for convolutions, the
+    /// direct-convolution FLOPs and the effective rate (those FLOPs over its seconds).
+    public struct LayerKindTime: Sendable, Codable, Equatable {
+        public var kind: String
+        public var seconds: Double
+        public var gflop: Double?
+        public var effectiveGFLOPS: Double?
+    }
+
+    /// The network's time per layer kind (a ``LayerClock``'s stages) beside the FLOPs of the
+    /// convolutions of that kind; slowest first.
+    public static func layerKinds(_ stages: [StageClock.Stage], costs: [HDBETNetwork.ConvolutionCost]) -> [LayerKindTime] {
+        let flops = Dictionary(costs.map { ($0.kind, $0.flops) }, uniquingKeysWith: +)
+        return stages.map { stage in
+            let gflop = flops[stage.name].map { $0 / 1e9 }
+            return LayerKindTime(kind: stage.name, seconds: stage.seconds, gflop: gflop,
+                                 effectiveGFLOPS: gflop.map { $0 / max(stage.seconds, 1e-9) })
+        }.sorted { $0.seconds > $1.seconds }
+    }
+
     /// Peak resident memory of this process so far, in MiB.
     public static func peakMemoryMiB() -> Double {
         var usage = rusage()

@@ -223,10 +223,13 @@ public struct Conv3D: Sendable {
                     if hi > lo { (dst + lo).update(from: input + (lo - px + kx), count: hi - lo) }
                     if hi < ow { (dst + hi).update(repeating: 0, count: ow - hi) }
                 } else {
-                    for ox in 0..<ow {
-                        let ix = ox * sx - px + kx
-                        dst[ox] = (ix >= 0 && ix < w) ? input[ix] : 0
-                    }
+                    // input x = ox * sx - px + kx, inside the row for ox in [first, end)
+                    let first = min(ow, max(0, (px - kx + sx - 1) / sx)), last = w - 1 + px - kx
+                    let end = last < 0 ? first : max(first, min(ow, last / sx + 1))
+                    if first > 0 { dst.update(repeating: 0, count: first) }
+                    let row = input - px + kx
+                    for ox in first..<end { dst[ox] = row[ox * sx] }
+                    if end < ow { (dst + end).update(repeating: 0, count: ow - end) }
                 }
             }
         }

@@ -53,26 +53,30 @@ extension Conv3D {
 
     /// The convolution of the `inChannels x depth x height x width` values at `source`, written
     /// over (or, `adding`, added to) the `outChannels` channels at `target`; the two may be the
-    /// same buffer.
+    /// same buffer. The copies are timed on `clock` when given.
     func slabwise(_ source: UnsafePointer<Float>, depth: Int, height: Int, width: Int,
-                  into target: UnsafeMutablePointer<Float>, adding: Bool, threads: Int) {
+                  into target: UnsafeMutablePointer<Float>, adding: Bool, threads: Int, clock: LayerClock? = nil) {
         let plane = height * width, n = depth * plane
         let from = UnsafeShared(source), to = UnsafeShared(target)
         slabwise(depth: depth, height: height, width: width, threads: threads,
                  fill: { slices, scratch, channelStride in
                      let s = UnsafeShared(scratch), count = slices.count * plane
-                     Self.perChannel(inChannels, threads: threads) { c in
-                         (s.pointer + c * channelStride).update(from: from.pointer + c * n + slices.lowerBound * plane, count: count)
+                     timed(clock, HDBETNetwork.LayerKind.slabCopies) {
+                         Self.perChannel(inChannels, threads: threads) { c in
+                             (s.pointer + c * channelStride).update(from: from.pointer + c * n + slices.lowerBound * plane, count: count)
+                         }
                      }
                  },
                  write: { slices, output, channelStride in
                      let s = UnsafeShared(output), count = slices.count * plane
-                     Self.perChannel(outChannels, threads: threads) { c in
-                         let dst = to.pointer + c * n + slices.lowerBound * plane, src = s.pointer + c * channelStride
-                         if adding {
-                             for i in 0..<count { dst[i] += src[i] }
-                         } else {
-                             dst.update(from: src, count: count)
+                     timed(clock, HDBETNetwork.LayerKind.slabCopies) {
+                         Self.perChannel(outChannels, threads: threads) { c in
+                             let dst = to.pointer + c * n + slices.lowerBound * plane, src = s.pointer + c * channelStride
+                             if adding {
+                                 for i in 0..<count { dst[i] += src[i] }
+                             } else {
+                                 dst.update(from: src, count: count)
+                             }
                          }
                      }
                  })
@@ -88,11 +92,11 @@ extension Conv3D {
 
     /// Replaces `x` by the convolution of `x` (as many output as input channels), using no
     /// second full-size buffer.
-    func applyInPlace(_ x: inout Tensor, threads: Int) {
+    func applyInPlace(_ x: inout Tensor, threads: Int, clock: LayerClock? = nil) {
         precondition(inChannels == outChannels && x.channels == inChannels, "in-place convolution needs \(inChannels) channels in and out")
         let (d, h, w) = (x.depth, x.height, x.width)
         x.data.withUnsafeMutableBufferPointer { p in
-            slabwise(UnsafePointer(p.baseAddress!), depth: d, height: h, width: w, into: p.baseAddress!, adding: false, threads: threads)
+            slabwise(UnsafePointer(p.baseAddress!), depth: d, height: h, width: w, into: p.baseAddress!, adding: false, threads: threads, clock: clock)
         }
     }
 }

@@ -36,20 +36,23 @@ public enum TensorOps {
     public static func softmaxChannels(_ x: Tensor) -> Tensor {
         var y = x
         let n = x.spatialCount, c = x.channels
-        y.data.withUnsafeMutableBufferPointer { p in
-            for i in 0..<n {
-                var m = -Float.infinity
-                for k in 0..<c { m = max(m, p[k * n + i]) }
-                var s: Float = 0
-                for k in 0..<c {
-                    let e = (p[k * n + i] - m).exp
-                    p[k * n + i] = e
-                    s += e
-                }
-                for k in 0..<c { p[k * n + i] /= s }
-            }
-        }
+        y.data.withUnsafeMutableBufferPointer { softmax($0.baseAddress!, channels: c, channelStride: n, voxels: 0..<n) }
         return y
+    }
+
+    /// Softmax over `channels` values `channelStride` apart, in place, at each voxel of `voxels`.
+    static func softmax(_ p: UnsafeMutablePointer<Float>, channels c: Int, channelStride n: Int, voxels: Range<Int>) {
+        for i in voxels {
+            var m = -Float.infinity
+            for k in 0..<c { m = max(m, p[k * n + i]) }
+            var s: Float = 0
+            for k in 0..<c {
+                let e = (p[k * n + i] - m).exp
+                p[k * n + i] = e
+                s += e
+            }
+            for k in 0..<c { p[k * n + i] /= s }
+        }
     }
 
     /// Reverses the tensor along the chosen spatial axes (0 depth, 1 height, 2 width).

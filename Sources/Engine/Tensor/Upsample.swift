@@ -1,5 +1,3 @@
-import Dispatch
-
 /// Trilinear upsampling with `align_corners=True` (PyTorch `Upsample(mode="trilinear")`),
 /// to an explicit output size.
 public enum Upsample {
@@ -15,11 +13,54 @@ public enum Upsample {
     }
 
     /// Output slices `slices` (along depth) of every channel, slice `z` of channel `c` written at
-    /// `out + c * channelStride + (z - slices.lowerBound) * height * width`.
+    /// `out + c * channelStride + (z - slices.lowerBound) * height * width`. Separable: each
+    /// input slice is interpolated along width once (and kept while two output slices use it),
+    /// then rows are blended along height and depth, in the same operations and order as the
+    /// voxel-by-voxel formula, so the result is the same to the bit.
     static func trilinearAlignCorners(_ x: Tensor, depth: Int, height: Int, width: Int, slices: Range<Int>,
                                       into out: UnsafeMutablePointer<Float>, channelStride: Int, threads: Int) {
-        func axis(_ n: Int, _ m: Int) -> (lo: [Int], hi: [Int], t: [Float]) {
-            var lo = [Int](), hi = [Int](), t = [Float]()
+        let az = Axis(x.depth, depth), ay = Axis(x.height, height), ax = Axis(x.width, width)
+        let (h, w) = (x.height, x.width)
+        let planeSize = h * width
+        x.data.withUnsafeBufferPointer { srcBuf in
+            let sharedSrc = UnsafeShared(srcBuf.baseAddress!), sharedDst = UnsafeShared(out)
+            Conv3D.perChannel(x.channels, threads: threads) { c in
+                let planes = UnsafeMutablePointer<Float>.allocate(capacity: 2 * planeSize)
+                defer { planes.deallocate() }
+                var held = [-1, -1]
+                // the slot holding input slice `z` interpolated along width, `keep`'s slot untouched
+                func plane(_ z: Int, keep: Int) -> UnsafeMutablePointer<Float> {
+                    if let slot = held.firstIndex(of: z) { return planes + slot * planeSize }
+                    let slot = held[0] == keep ? 1 : 0
+                    held[slot] = z
+                    let src = UnsafePointer(sharedSrc.pointer) + (c * x.depth + z) * h * w, dst = planes + slot * planeSize
+                    for row in 0..<h {
+                        let s = src + row * w, d = dst + row * width
+                        for xx in 0..<width { d[xx] = s[ax.lo[xx]] * (1 - ax.t[xx]) + s[ax.hi[xx]] * ax.t[xx] }
+                    }
+                    return dst
+                }
+                var o = sharedDst.pointer + c * channelStride
+                for z in slices {
+                    let p0 = plane(az.lo[z], keep: az.hi[z]), p1 = plane(az.hi[z], keep: az.lo[z]), tz = az.t[z]
+                    for yy in 0..<height {
+                        let r0 = ay.lo[yy] * width, r1 = ay.hi[yy] * width, ty = ay.t[yy]
+                        for xx in 0..<width {
+                            let c0 = p0[r0 + xx] * (1 - ty) + p0[r1 + xx] * ty
+                            let c1 = p1[r0 + xx] * (1 - ty) + p1[r1 + xx] * ty
+                            o[xx] = c0 * (1 - tz) + c1 * tz
+                        }
+                        o += width
+                    }
+                }
+            }
+        }
+    }
+
+    /// For each output position along one axis: the two input positions and the weight of the upper.
+    struct Axis {
+        var lo: [Int] = [], hi: [Int] = [], t: [Float] = []
+        init(_ n: Int, _ m: Int) {
             let scale = m > 1 ? Float(n - 1) / Float(m - 1) : 0
             for o in 0..<m {
                 let s = Float(o) * scale
@@ -27,40 +68,6 @@ public enum Upsample {
                 lo.append(l)
                 hi.append(min(l + 1, n - 1))
                 t.append(s - Float(l))
-            }
-            return (lo, hi, t)
-        }
-        let az = axis(x.depth, depth), ay = axis(x.height, height), ax = axis(x.width, width)
-        let (h, w) = (x.height, x.width)
-        let channels = x.channels
-        x.data.withUnsafeBufferPointer { srcBuf in
-            do {
-                let sharedSrc = UnsafeShared(srcBuf.baseAddress!), sharedDst = UnsafeShared(out)
-                let workers = max(1, min(channels, threads))
-                DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                  for c in stride(from: worker, to: channels, by: workers) {
-                    let src = UnsafePointer(sharedSrc.pointer), dst = sharedDst.pointer
-                    var o = c * channelStride
-                    let base = c * x.depth * h * w
-                    for z in slices {
-                        let z0 = base + az.lo[z] * h * w, z1 = base + az.hi[z] * h * w, tz = az.t[z]
-                        for yy in 0..<height {
-                            let y0 = ay.lo[yy] * w, y1 = ay.hi[yy] * w, ty = ay.t[yy]
-                            for xx in 0..<width {
-                                let x0 = ax.lo[xx], x1 = ax.hi[xx], tx = ax.t[xx]
-                                let c00 = src[z0 + y0 + x0] * (1 - tx) + src[z0 + y0 + x1] * tx
-                                let c01 = src[z0 + y1 + x0] * (1 - tx) + src[z0 + y1 + x1] * tx
-                                let c10 = src[z1 + y0 + x0] * (1 - tx) + src[z1 + y0 + x1] * tx
-                                let c11 = src[z1 + y1 + x0] * (1 - tx) + src[z1 + y1 + x1] * tx
-                                let c0 = c00 * (1 - ty) + c01 * ty
-                                let c1 = c10 * (1 - ty) + c11 * ty
-                                dst[o] = c0 * (1 - tz) + c1 * tz
-                                o += 1
-                            }
-                        }
-                    }
-                  }
-                }
             }
         }
     }

@@ -92,13 +92,14 @@ public struct BrainExtractor: Sendable {
         return brain
     }
 
-    /// Brain probability on the padded network grid, averaged over folds and mirrorings.
-    public func predict(_ input: Tensor) -> Tensor {
+    /// Brain probability on the padded network grid, averaged over folds and mirrorings; each
+    /// layer kind's time added to `clock` when given.
+    public func predict(_ input: Tensor, clock: LayerClock? = nil) -> Tensor {
         let mirrorings = self.mirrorings
         var sum: Tensor?
         for network in networks {
             for axes in mirrorings {
-                let p = TensorOps.flip(network(TensorOps.flip(input, axes: axes), threads: threads), axes: axes)
+                let p = TensorOps.flip(network(TensorOps.flip(input, axes: axes), threads: threads, clock: clock), axes: axes)
                 sum = sum.map { TensorOps.add($0, p) } ?? p
             }
         }
@@ -129,12 +130,13 @@ public struct BrainExtractor: Sendable {
         let values = view.toRAS(volume.floatValues(volume: volumeIndex))
         var prepared = prepare(values, grid: grid, spacing: spacing, cropToHead: cropsToHead)
         clock.lap("brain: preprocess")
-        var probabilities = predict(prepared.input)
+        let layers = LayerClock()
+        var probabilities = predict(prepared.input, clock: layers)
         var brain = brainProbability(probabilities, prepared: prepared)
         if prepared.box.brainReachesCut(brain, grid: prepared.grid) {
             // the brain reaches the side of the head's box: run the network on the whole grid
             prepared = prepare(values, grid: grid, spacing: spacing)
-            probabilities = predict(prepared.input)
+            probabilities = predict(prepared.input, clock: layers)
             brain = brainProbability(probabilities, prepared: prepared)
         }
         clock.lap("brain: network")
@@ -147,7 +149,7 @@ public struct BrainExtractor: Sendable {
         let voxelML = spacing.reduce(1, *) / 1000
         return BrainMask(grid: grid, reorientation: view, probability: probability, mask: mask,
                          volumeML: Double(mask.reduce(0) { $0 + Int($1) }) * voxelML, stages: clock.stages,
-                         networkInputShape: networkInputShape)
+                         networkInputShape: networkInputShape, networkStages: layers.stages)
     }
 }
 
@@ -166,4 +168,6 @@ public struct BrainMask: Sendable {
     public var stages: [StageClock.Stage]
     /// The padded grid the network ran on (depth, height, width).
     public var networkInputShape: [Int] = []
+    /// Seconds per layer kind inside the network's passes (``LayerClock``).
+    public var networkStages: [StageClock.Stage] = []
 }

@@ -3,7 +3,8 @@
 extension HDBETNetwork {
     /// One convolution of the forward pass on a given input size.
     public struct ConvolutionCost: Sendable, Codable, Equatable {
-        /// `3x3x3 winograd F(4,3)` (or `F(2,3)`), `3x3x3 im2col`, `3x3x3 stride 2` or `1x1x1`.
+        /// The layer kind (``HDBETNetwork/kind(of:)``): `3x3x3 winograd F(4,3)` (or `F(2,3)`),
+        /// `3x3x3 im2col`, `3x3x3 stride 2`, `1x1x1`, the init conv or the segmentation layer.
         public var kind: String
         public var inChannels: Int
         public var outChannels: Int
@@ -18,8 +19,7 @@ extension HDBETNetwork {
         var costs: [ConvolutionCost] = []
         var voxels = depth * height * width
         func add(_ conv: Conv3D) {
-            let kind = conv.kernelSize == [1, 1, 1] ? "1x1x1"
-                : conv.stride == 2 ? "3x3x3 stride 2" : conv.usesWinograd ? "3x3x3 " + conv.algorithm : "3x3x3 im2col"
+            let kind = self.kind(of: conv)
             if conv.stride == 2 { voxels /= 8 }
             let taps = conv.kernelSize.reduce(1, *)
             costs.append(ConvolutionCost(kind: kind, inChannels: conv.inChannels, outChannels: conv.outChannels, voxels: voxels,
@@ -43,5 +43,22 @@ extension HDBETNetwork {
         add(endConv2)
         add(segmentation)
         return costs
+    }
+
+    /// The kind a convolution of this network is timed and counted under.
+    func kind(of conv: Conv3D) -> String {
+        if conv.inChannels == 1 { return LayerKind.initConv }
+        if conv.outChannels == hyperparameters.classes && conv.kernelSize == [1, 1, 1] { return LayerKind.segmentation }
+        return conv.kernelSize == [1, 1, 1] ? "1x1x1"
+            : conv.stride == 2 ? "3x3x3 stride 2" : conv.usesWinograd ? "3x3x3 " + conv.algorithm : "3x3x3 im2col"
+    }
+
+    /// Names of the network's timed stages that are not one convolution algorithm.
+    public enum LayerKind {
+        public static let initConv = "init conv (1 channel, stencil)"
+        public static let segmentation = "segmentation 1x1x1 + softmax"
+        public static let norm = "instance norm + leaky ReLU"
+        public static let upsampling = "upsampling + concatenation"
+        public static let slabCopies = "slab copies + residual adds"
     }
 }

@@ -86,89 +86,136 @@ public struct HDBETNetwork: Sendable {
     public var sizeMultiple: Int { 1 << (hyperparameters.levels - 1) }
 
     /// Class probabilities (softmax) for a normalised input of `inputChannels` channels, on
-    /// `threads` workers. Activations are normalised in place and each is released after the
-    /// last layer that reads it; full-resolution convolutions run slab by slab, over their own
-    /// input where they can, so the peak is about one 2f-channel full-size tensor.
-    public func callAsFunction(_ input: Tensor, threads: Int = EngineThreads.available) -> Tensor {
+    /// `threads` workers, the time of each layer kind added to `clock` when given. Activations
+    /// are normalised in place and each is released after the last layer that reads it;
+    /// full-resolution convolutions run slab by slab, over their own input where they can, so
+    /// the peak is about one 2f-channel full-size tensor.
+    public func callAsFunction(_ input: Tensor, threads: Int = EngineThreads.available, clock: LayerClock? = nil) -> Tensor {
         let slope = hyperparameters.moduleLeakiness, t = threads
-        var x = initConv(input, threads: t)
-        contexts[0].apply(&x, slope: slope, threads: t)
+        // room for the last concatenation (2f channels) behind the first skip connection's own values
+        var x = timed(clock, kind(of: initConv)) {
+            initConv.stencil(input, threads: t, reservingChannels: 2 * hyperparameters.baseFilters) ?? initConv(input, threads: t)
+        }
+        apply(contexts[0], to: &x, slope: slope, threads: t, clock: clock)
         var skips: [Tensor] = []
         for level in 0..<downs.count {
-            downs[level].norm.normalize(&x, leakySlope: slope, threads: t)
+            normalize(&x, downs[level].norm, slope: slope, threads: t, clock: clock)
             skips.append(x)
-            x = downs[level].conv(x, threads: t)
-            contexts[level + 1].apply(&x, slope: slope, threads: t)
+            x = timed(clock, kind(of: downs[level].conv)) { downs[level].conv(x, threads: t) }
+            apply(contexts[level + 1], to: &x, slope: slope, threads: t, clock: clock)
         }
-        bottomNorm.normalize(&x, leakySlope: hyperparameters.networkLeakiness, threads: t)
+        normalize(&x, bottomNorm, slope: hyperparameters.networkLeakiness, threads: t, clock: clock)
         for step in 0..<ups.count {
-            x = upsampleAndConcatenate(x, onto: &skips, up: ups[step], slope: slope, threads: t)
+            x = upsampleAndConcatenate(x, onto: &skips, up: ups[step], slope: slope, threads: t, clock: clock)
             if step < localizations.count {
                 let loc = localizations[step]
-                if loc.conv1.runsBySlabs { loc.conv1.applyInPlace(&x, threads: t) } else { x = loc.conv1(x, threads: t) }
-                loc.norm1.normalize(&x, leakySlope: slope, threads: t)
-                x = loc.conv2(x, threads: t)
-                loc.norm2.normalize(&x, leakySlope: slope, threads: t)
+                convolve(&x, loc.conv1, threads: t, clock: clock)
+                normalize(&x, loc.norm1, slope: slope, threads: t, clock: clock)
+                x = timed(clock, kind(of: loc.conv2)) { loc.conv2(x, threads: t) }
+                normalize(&x, loc.norm2, slope: slope, threads: t, clock: clock)
             }
         }
         for (conv, norm) in [(endConv1, endNorm1), (endConv2, endNorm2)] {
-            if conv.runsBySlabs { conv.applyInPlace(&x, threads: t) } else { x = conv(x, threads: t) }
-            norm.normalize(&x, leakySlope: hyperparameters.networkLeakiness, threads: t)
+            convolve(&x, conv, threads: t, clock: clock)
+            normalize(&x, norm, slope: hyperparameters.networkLeakiness, threads: t, clock: clock)
         }
-        x = segmentation(x, threads: t)
-        return TensorOps.softmaxChannels(x)
+        return timed(clock, kind(of: segmentation)) { segmentation.softmaxOfProduct(x, threads: t) }
+    }
+
+    /// `x` replaced by `conv` of it (over its own buffer where the layer runs by slabs).
+    private func convolve(_ x: inout Tensor, _ conv: Conv3D, threads: Int, clock: LayerClock?) {
+        let k = kind(of: conv)
+        if conv.runsBySlabs {
+            timed(clock, k) { conv.applyInPlace(&x, threads: threads, clock: clock) }
+        } else {
+            x = timed(clock, k) { conv(x, threads: threads) }
+        }
+    }
+
+    private func normalize(_ x: inout Tensor, _ norm: InstanceNorm, slope: Float, threads: Int, clock: LayerClock?) {
+        timed(clock, LayerKind.norm) { norm.normalize(&x, leakySlope: slope, threads: threads) }
+    }
+
+    /// Pre-activation residual block, in place: norm, lrelu, conv, norm, lrelu, conv, plus the
+    /// input (the second convolution's output added slab by slab onto `x`).
+    private func apply(_ block: Encoding, to x: inout Tensor, slope: Float, threads: Int, clock: LayerClock?) {
+        let (conv1, conv2) = (block.conv1, block.conv2)
+        guard conv1.runsBySlabs && conv2.runsBySlabs else {
+            var inner = x
+            normalize(&inner, block.norm1, slope: slope, threads: threads, clock: clock)
+            inner = timed(clock, kind(of: conv1)) { conv1(inner, threads: threads) }
+            normalize(&inner, block.norm2, slope: slope, threads: threads, clock: clock)
+            x = timed(clock, kind(of: conv2)) { conv2(inner, adding: x, threads: threads) }
+            return
+        }
+        var inner = x
+        normalize(&inner, block.norm1, slope: slope, threads: threads, clock: clock)
+        convolve(&inner, conv1, threads: threads, clock: clock)
+        normalize(&inner, block.norm2, slope: slope, threads: threads, clock: clock)
+        let (d, h, w) = (x.depth, x.height, x.width)
+        timed(clock, kind(of: conv2)) {
+            inner.data.withUnsafeBufferPointer { a in
+                x.data.withUnsafeMutableBufferPointer { p in
+                    conv2.slabwise(a.baseAddress!, depth: d, height: h, width: w, into: p.baseAddress!, adding: true,
+                                   threads: threads, clock: clock)
+                }
+            }
+        }
     }
 
     /// The skip connection on top of `skips` (removed), then `up`'s convolution of `x` upsampled
     /// to twice its size, normalised: upsampled slab by slab straight into the concatenation,
-    /// whose upper half is touched only once the skip's own buffer is gone.
-    func upsampleAndConcatenate(_ x: Tensor, onto skips: inout [Tensor], up: Up, slope: Float, threads t: Int) -> Tensor {
+    /// which extends the skip's own buffer when it has room (the first level's, see the init
+    /// conv) and is otherwise a new one whose upper half is touched only once the skip's is gone.
+    func upsampleAndConcatenate(_ x: Tensor, onto skips: inout [Tensor], up: Up, slope: Float, threads t: Int,
+                                clock: LayerClock? = nil) -> Tensor {
         let (d, h, w) = (2 * x.depth, 2 * x.height, 2 * x.width)
+        let convKind = kind(of: up.conv)
         guard up.conv.runsBySlabs else {
-            let upsampled = Upsample.trilinearAlignCorners(x, depth: d, height: h, width: w, threads: t)
-            return TensorOps.concatChannels(skips.removeLast(), up.norm(up.conv(upsampled, threads: t), leakySlope: slope, threads: t))
+            let upsampled = timed(clock, LayerKind.upsampling) { Upsample.trilinearAlignCorners(x, depth: d, height: h, width: w, threads: t) }
+            var y = timed(clock, convKind) { up.conv(upsampled, threads: t) }
+            normalize(&y, up.norm, slope: slope, threads: t, clock: clock)
+            return timed(clock, LayerKind.upsampling) { TensorOps.concatChannels(skips.removeLast(), y) }
         }
         let n = d * h * w, lower = skips.last!.channels, channels = lower + up.conv.outChannels
         precondition(skips.last!.shape == [lower, d, h, w], "skip connection \(skips.last!.shape) does not match [\(d), \(h), \(w)]")
-        var data = [Float](unsafeUninitializedCapacity: channels * n) { buffer, count in
-            skips.last!.data.withUnsafeBufferPointer { buffer.baseAddress!.update(from: $0.baseAddress!, count: $0.count) }
-            count = channels * n
-        }
-        skips.removeLast()
-        data.withUnsafeMutableBufferPointer { p in
-            let upper = p.baseAddress! + lower * n
-            up.conv.slabwise(depth: d, height: h, width: w, threads: t,
-                             fill: { Upsample.trilinearAlignCorners(x, depth: d, height: h, width: w, slices: $0, into: $1, channelStride: $2, threads: t) },
-                             write: { slices, from, channelStride in
-                                 let dst = UnsafeShared(upper), src = UnsafeShared(from)
-                                 Conv3D.perChannel(up.conv.outChannels, threads: t) { c in
-                                     (dst.pointer + c * n + slices.lowerBound * h * w).update(from: src.pointer + c * channelStride,
-                                                                                             count: slices.count * h * w)
-                                 }
-                             })
-            up.norm.normalize(upper, spatialCount: n, leakySlope: slope, threads: t)
-        }
-        return Tensor(channels: channels, depth: d, height: h, width: w, data: data)
-    }
-}
-
-extension HDBETNetwork.Encoding {
-    /// Pre-activation residual block, in place: norm, lrelu, conv, norm, lrelu, conv, plus the
-    /// input (the second convolution's output added slab by slab onto `x`).
-    func apply(_ x: inout Tensor, slope: Float, threads: Int) {
-        guard conv1.runsBySlabs && conv2.runsBySlabs else {
-            let inner = norm2(conv1(norm1(x, leakySlope: slope, threads: threads), threads: threads), leakySlope: slope, threads: threads)
-            x = conv2(inner, adding: x, threads: threads)
-            return
-        }
-        var inner = norm1(x, leakySlope: slope, threads: threads)
-        conv1.applyInPlace(&inner, threads: threads)
-        norm2.normalize(&inner, leakySlope: slope, threads: threads)
-        let (d, h, w) = (x.depth, x.height, x.width)
-        inner.data.withUnsafeBufferPointer { a in
-            x.data.withUnsafeMutableBufferPointer { p in
-                conv2.slabwise(a.baseAddress!, depth: d, height: h, width: w, into: p.baseAddress!, adding: true, threads: threads)
+        var data = skips.removeLast().data
+        timed(clock, LayerKind.upsampling) {
+            if data.capacity >= channels * n {
+                data.append(contentsOf: repeatElement(0, count: (channels - lower) * n))
+            } else {
+                data = [Float](unsafeUninitializedCapacity: channels * n) { buffer, count in
+                    let dst = UnsafeShared(buffer.baseAddress!)
+                    data.withUnsafeBufferPointer { skip in
+                        let src = UnsafeShared(skip.baseAddress!)
+                        Conv3D.perChannel(lower, threads: t) { c in (dst.pointer + c * n).update(from: src.pointer + c * n, count: n) }
+                    }
+                    count = channels * n
+                }
             }
         }
+        data.withUnsafeMutableBufferPointer { p in
+            let upper = p.baseAddress! + lower * n
+            timed(clock, convKind) {
+                up.conv.slabwise(depth: d, height: h, width: w, threads: t,
+                                 fill: { slices, to, stride in
+                                     timed(clock, LayerKind.upsampling) {
+                                         Upsample.trilinearAlignCorners(x, depth: d, height: h, width: w, slices: slices, into: to,
+                                                                        channelStride: stride, threads: t)
+                                     }
+                                 },
+                                 write: { slices, from, channelStride in
+                                     timed(clock, LayerKind.upsampling) {
+                                         let dst = UnsafeShared(upper), src = UnsafeShared(from)
+                                         Conv3D.perChannel(up.conv.outChannels, threads: t) { c in
+                                             (dst.pointer + c * n + slices.lowerBound * h * w).update(from: src.pointer + c * channelStride,
+                                                                                                     count: slices.count * h * w)
+                                         }
+                                     }
+                                 })
+            }
+            timed(clock, LayerKind.norm) { up.norm.normalize(upper, spatialCount: n, leakySlope: slope, threads: t) }
+        }
+        return Tensor(channels: channels, depth: d, height: h, width: w, data: data)
     }
 }
