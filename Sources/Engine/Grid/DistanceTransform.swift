@@ -13,10 +13,10 @@ public enum DistanceTransform {
                                 threads: Int = EngineThreads.available) -> [Float] {
         let (nx, ny, nz) = (grid.nx, grid.ny, grid.nz)
         let w = (0..<3).map { Float(spacing[$0] * spacing[$0]) }
-        var d = [Float](repeating: 0, count: grid.count)
-        guard grid.count > 0 else { return d }
-        mask.withUnsafeBufferPointer { maskBuffer in
-            d.withUnsafeMutableBufferPointer { buffer in
+        guard grid.count > 0 else { return [] }
+        // every value is written by the first pass
+        return [Float](unsafeUninitializedCapacity: grid.count) { buffer, initialized in
+            mask.withUnsafeBufferPointer { maskBuffer in
                 let m = UnsafeShared(maskBuffer.baseAddress!), out = UnsafeShared(buffer.baseAddress!)
                 // along x: straight from the mask, row by row
                 ParallelSlices.forEach(nz, threads: threads) { z in
@@ -32,8 +32,8 @@ public enum DistanceTransform {
                     columns(out.pointer + y * nx, count: nx, length: nz, stride: nx * ny, w: w[2], root: true)
                 }
             }
+            initialized = grid.count
         }
-        return d
     }
 
     /// The first pass on a row of the mask: every value taking part is 0, and the lower
@@ -104,7 +104,7 @@ public enum DistanceTransform {
             let inf = Float.infinity, w2 = 2 * w
             var k = -1
             for q in 0..<n where f[q] < 1e19 {
-                let gq = f[q] + w * Float(q * q)
+                let gq = f[q] + w * Float(q &* q)
                 g[q] = gq
                 if k < 0 {
                     k = 0; v[0] = q; z[0] = -inf; z[1] = inf
@@ -113,7 +113,7 @@ public enum DistanceTransform {
                 var s: Float
                 while true {
                     let p = v[k]
-                    s = (gq - g[p]) / (w2 * Float(q - p))
+                    s = (gq - g[p]) / (w2 * Float(q &- p))
                     if s <= z[k] {
                         k -= 1
                         if k < 0 { break }
@@ -132,7 +132,7 @@ public enum DistanceTransform {
             for q in 0..<n {
                 while z[j + 1] < Float(q) { j += 1 }
                 let p = v[j]
-                let dq = Float(q - p)
+                let dq = Float(q &- p)
                 out[q] = w * dq * dq + f[p]
             }
         }

@@ -64,38 +64,6 @@ public enum QCPicture {
 
     struct Panel { var width: Int, height: Int, rgb: [UInt8] }
 
-    /// Depth-shaded surface of a mask seen from `degrees` around the vertical axis: 0 = from
-    /// the front (the patient's right on the left), 90 = from the patient's right (face to the
-    /// right), 45 = from the front-right.
-    static func surface(_ mask: [UInt8], grid: Grid3D, spacing: [Double], degrees: Double,
-                        threads: Int = EngineThreads.available) -> Panel {
-        let a = degrees * .pi / 180
-        let view = SIMD2(sin(a), cos(a)), right = SIMD2(-cos(a), sin(a))
-        let size = SIMD2(Double(grid.nx) * spacing[0], Double(grid.ny) * spacing[1])
-        let centre = size / 2, reach = (size * size).sum().squareRoot() / 2
-        let width = max(1, Int(2 * reach)), height = max(1, Int(Double(grid.nz) * spacing[2]))
-        var depth = [Double](repeating: .nan, count: width * height)
-        depth.withUnsafeMutableBufferPointer { buffer in
-            let out = UnsafeShared(buffer.baseAddress!)
-            // rows of the picture are independent: each on its own worker
-            ParallelSlices.forEach(height, threads: threads) { py in
-                let z = min(grid.nz - 1, Int(Double(height - 1 - py) / spacing[2]))
-                for px in 0..<width {
-                    let across = centre + (Double(px) - reach) * right
-                    var t = reach
-                    while t > -reach {
-                        let p = across + t * view
-                        let i = Int(p.x / spacing[0]), j = Int(p.y / spacing[1])
-                        if p.x >= 0, p.y >= 0, i < grid.nx, j < grid.ny, mask[grid.index(i, j, z)] != 0 { break }
-                        t -= 0.7
-                    }
-                    if t > -reach { out.pointer[py * width + px] = t }
-                }
-            }
-        }
-        return shaded(depth, width: width, height: height)
-    }
-
     /// Grey shading from the depth map's slopes (nearer surfaces facing the viewer are brighter).
     static func shaded(_ depth: [Double], width: Int, height: Int) -> Panel {
         var rgb = [UInt8](repeating: 0, count: width * height * 3)
