@@ -47,8 +47,8 @@ public struct AnatomyOrientation: Sendable, Codable {
             for y in 0..<grid.ny {
                 for x in 0..<grid.nx where brain[grid.index(x, y, z)] != 0 {
                     zs.append(z); ys.append(y)
-                    lo = zip(lo, [x, y, z]).map { min($0, $1) }
-                    hi = zip(hi, [x, y, z]).map { max($0, $1) }
+                    lo[0] = min(lo[0], x); lo[1] = min(lo[1], y); lo[2] = min(lo[2], z)
+                    hi[0] = max(hi[0], x); hi[1] = max(hi[1], y); hi[2] = max(hi[2], z)
                 }
             }
         }

@@ -28,13 +28,13 @@ extension Defacer {
                 brainMask.volumeML, Self.plausibleBrainML.lowerBound, Self.plausibleBrainML.upperBound))
         }
         let values = view.toRAS(volume.floatValues())
-        var head = HeadMask.compute(values, grid: grid)
+        var head = HeadMask.compute(values, grid: grid, threads: options.threads)
         for i in head.indices where brainMask.mask[i] != 0 { head[i] = 1 }
         var warnings: [String] = []
         let anatomy = AnatomyOrientation(brain: brainMask.mask, head: head, grid: grid, spacing: spacing)
         let orientation = try Self.checkOrientation(anatomy, header: volume.header, code: view.orientation.code,
                                                     input: input, warnings: &warnings)
-        let frame = HeadFrame(brain: brainMask.mask, values: values, grid: grid, spacing: spacing)
+        let frame = HeadFrame(brain: brainMask.mask, values: values, grid: grid, spacing: spacing, threads: options.threads)
         if options.simulatedBrainMissMM > 0 {
             SimulatedBrainMiss.apply(to: &brainMask, millimetres: options.simulatedBrainMissMM, spacing: spacing, frame: frame)
         }
@@ -42,16 +42,17 @@ extension Defacer {
         try Self.checkFront(brainMask.mask, grid: grid, spacing: spacing, input: input)
         let edges = FieldOfViewEdges.extend(brainMask.mask, grid: grid, spacing: spacing, reach: 10)
         let found = try regionSource.regions(volume: volume, view: view, head: head, brain: edges.mask, grid: grid, spacing: spacing,
-                                             frame: frame, removeEars: options.removeEars, marginMM: options.marginMM, input: input, clock: &clock)
+                                             frame: frame, removeEars: options.removeEars, marginMM: options.marginMM, input: input,
+                                             threads: options.threads, clock: &clock)
         var regions = found.regions
         // the face's second condition holds whichever method found the face
-        regions.faceBudget = FaceBudget.mask(grid: grid, spacing: spacing, frame: frame)
+        regions.faceBudget = FaceBudget.mask(grid: grid, spacing: spacing, frame: frame, threads: options.threads)
         // the guard: the margin is measured from wherever HD-BET gives the brain a chance
         // above 5% (a little wider than its 50% mask), continued past the field of view's edges
         var guarded = brainMask.probability.map { $0 > Self.guardProbability ? UInt8(1) : 0 }
         for i in guarded.indices where edges.mask[i] != 0 { guarded[i] = 1 }
-        let distance = DistanceTransform.distance(to: guarded, grid: grid, spacing: spacing)
-        let brainDistance = DistanceTransform.distance(to: edges.mask, grid: grid, spacing: spacing)
+        let distance = DistanceTransform.distance(to: guarded, grid: grid, spacing: spacing, threads: options.threads)
+        let brainDistance = DistanceTransform.distance(to: edges.mask, grid: grid, spacing: spacing, threads: options.threads)
         // measured between voxel edges, not centres: a 5 mm slice whose centre is 5 mm from the
         // brain reaches to within 2.5 mm of it
         let margin = Float(options.marginMM + (spacing.max() ?? 1) / 2)
@@ -89,7 +90,7 @@ extension Defacer {
         let caption = Self.caption(report)
         let qc = QCPicture.render(values: values, head: head, removed: removal.removed, brain: brainMask.mask, grid: grid,
                                   spacing: spacing, sagittalX: min(grid.nx - 1, max(0, Int(frame.centre.x / spacing[0]))),
-                                  caption: caption)
+                                  caption: caption, threads: options.threads)
         clock.lap("QC picture")
         return Analysis(reorientation: view, brain: brainMask.mask, removed: removal.removed, qcPNG: qc, report: report)
     }

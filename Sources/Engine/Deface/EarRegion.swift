@@ -18,15 +18,16 @@ public enum EarRegion {
     static let taperFraction = 0.12
 
     /// Voxels to remove for the ears (1 = ear; tissue and the air around it), before the guards.
-    public static func compute(head: [UInt8], grid: Grid3D, spacing: [Double], frame: HeadFrame) -> [UInt8] {
+    public static func compute(head: [UInt8], grid: Grid3D, spacing: [Double], frame: HeadFrame,
+                               threads: Int = EngineThreads.available) -> [UInt8] {
         let size = frame.brainSize
         let ball = Float(max(4.0, ballFraction * size.x)), layer = Float(max(4.0, layerFraction * size.x))
         let outside = head.map { $0 == 0 ? UInt8(1) : 0 }
-        let depth = DistanceTransform.distance(to: outside, grid: grid, spacing: spacing)
+        let depth = DistanceTransform.distance(to: outside, grid: grid, spacing: spacing, threads: threads)
         let core = depth.map { $0 > ball ? UInt8(1) : 0 }
-        let fromCore = DistanceTransform.distance(to: core, grid: grid, spacing: spacing)
+        let fromCore = DistanceTransform.distance(to: core, grid: grid, spacing: spacing, threads: threads)
         let smooth = fromCore.map { $0 <= ball ? UInt8(1) : 0 }
-        let underOutline = DistanceTransform.distance(to: smooth.map { 1 - $0 }, grid: grid, spacing: spacing)
+        let underOutline = DistanceTransform.distance(to: smooth.map { 1 - $0 }, grid: grid, spacing: spacing, threads: threads)
         let t = frame.transform
         func inBox(_ h: SIMD3<Double>) -> Bool {
             abs(h.x) > 0.36 * size.x && h.y > -0.32 * size.y && h.y < 0.12 * size.y && h.z > -0.60 * size.z
@@ -40,15 +41,19 @@ public enum EarRegion {
             return layer * Float(s * s * (3 - 2 * s))
         }
         // the top of each ear: the highest protrusion in the box
-        var top = [-Double.infinity, -Double.infinity], protruding = [0, 0]
-        FaceRegion.forEachVoxel(grid, spacing) { index, p in
-            guard head[index] != 0, smooth[index] == 0 else { return }
-            let h = t.toHead(p)
-            guard inBox(h), h.z < 0 else { return }
-            let side = h.x < 0 ? 0 : 1
-            top[side] = max(top[side], h.z)
-            protruding[side] += 1
+        let partials = ParallelSlices.reduce(grid.nz, threads: threads,
+                                             initial: (top: [-Double.infinity, -Double.infinity], protruding: [0, 0])) { z, found in
+            FaceRegion.forEachVoxel(inSlice: z, grid, spacing) { index, p in
+                guard head[index] != 0, smooth[index] == 0 else { return }
+                let h = t.toHead(p)
+                guard inBox(h), h.z < 0 else { return }
+                let side = h.x < 0 ? 0 : 1
+                found.top[side] = max(found.top[side], h.z)
+                found.protruding[side] += 1
+            }
         }
+        let top = (0..<2).map { side in partials.map { $0.top[side] }.max()! }
+        let protruding = (0..<2).map { side in partials.reduce(0) { $0 + $1.protruding[side] } }
         // no pinna on a side (under 0.5 ml protruding: the ear is outside the field of view):
         // nothing is removed there
         let voxelML = spacing.reduce(1, *) / 1000
@@ -56,15 +61,13 @@ public enum EarRegion {
         // an ear's top sits between 0.12 and 0.02 of the brain's height below its centre
         // (Colin27: 0.13); the protrusions only move it within that band
         let limit = top.map { min(-0.02 * size.z, max(-0.12 * size.z, $0.isFinite ? $0 + 3 : -.infinity)) }
-        var ears = [UInt8](repeating: 0, count: grid.count)
-        FaceRegion.forEachVoxel(grid, spacing) { index, p in
+        return FaceRegion.voxelMask(grid, spacing, threads: threads) { index, p in
             // outside the smooth outline (pinna and air), or a thin layer under it
-            guard smooth[index] == 0 || underOutline[index] <= layer else { return }
+            guard smooth[index] == 0 || underOutline[index] <= layer else { return false }
             let h = t.toHead(p)
             let side = h.x < 0 ? 0 : 1
-            guard present[side], inBox(h), h.z <= limit[side] else { return }
-            if smooth[index] == 0 || underOutline[index] <= layerDepth(h, top: limit[side]) { ears[index] = 1 }
+            guard present[side], inBox(h), h.z <= limit[side] else { return false }
+            return smooth[index] == 0 || underOutline[index] <= layerDepth(h, top: limit[side])
         }
-        return ears
     }
 }

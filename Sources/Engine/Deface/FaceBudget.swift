@@ -38,13 +38,9 @@ enum FaceBudget {
     }
 
     /// The budget as a mask on the grid (1 = a face voxel may go there).
-    static func mask(grid: Grid3D, spacing: [Double], frame: HeadFrame) -> [UInt8] {
+    static func mask(grid: Grid3D, spacing: [Double], frame: HeadFrame, threads: Int = EngineThreads.available) -> [UInt8] {
         let t = frame.transform, size = frame.brainSize
-        var allowed = [UInt8](repeating: 1, count: grid.count)
-        FaceRegion.forEachVoxel(grid, spacing) { i, p in
-            if !allows(t.toHead(p), brainSize: size) { allowed[i] = 0 }
-        }
-        return allowed
+        return FaceRegion.voxelMask(grid, spacing, threads: threads) { _, p in allows(t.toHead(p), brainSize: size) }
     }
 
     /// Head tissue (ml) that the HD-BET guard would let go but the budget keeps beyond which

@@ -23,7 +23,7 @@ public enum FaceRegion {
     /// brain guard is applied. The region begins `start` (a fraction of the brain's front-back
     /// length) in front of the brain's centre, clear of the temporal lobes and the brainstem.
     public static func compute(brain: [UInt8], grid: Grid3D, spacing: [Double],
-                               frame: HeadFrame, start: Double = 0.30) -> [UInt8] {
+                               frame: HeadFrame, start: Double = 0.30, threads: Int = EngineThreads.available) -> [UInt8] {
         let t = frame.transform
         let half = 160.0
         let n = Int(2 * half / cell)
@@ -33,11 +33,16 @@ public enum FaceRegion {
             return v * n + u
         }
         // lowest brain point per (left-right, front-back) cell
-        var bottom = [Double](repeating: .infinity, count: n * n)
-        forEachVoxel(grid, spacing) { index, p in
-            guard brain[index] != 0 else { return }
-            let h = t.toHead(p)
-            if let c = cellIndex(h), h.z < bottom[c] { bottom[c] = h.z }
+        let partials = ParallelSlices.reduce(grid.nz, threads: threads, initial: [Double](repeating: .infinity, count: n * n)) { z, bottom in
+            forEachVoxel(inSlice: z, grid, spacing) { index, p in
+                guard brain[index] != 0 else { return }
+                let h = t.toHead(p)
+                if let c = cellIndex(h), h.z < bottom[c] { bottom[c] = h.z }
+            }
+        }
+        var bottom = partials[0]
+        for partial in partials.dropFirst() {
+            for c in bottom.indices { bottom[c] = min(bottom[c], partial[c]) }
         }
         let footprint = bottom.map { $0.isFinite }
         // forwards beyond the brain: the highest underside of the front 10 mm of each row
@@ -60,28 +65,46 @@ public enum FaceRegion {
             for u in (last + 1)..<n { bottom[v * n + u] = bottom[v * n + last] }
         }
         let limit = start * frame.brainSize.y
-        var face = [UInt8](repeating: 0, count: grid.count)
-        forEachVoxel(grid, spacing) { index, p in
+        return voxelMask(grid, spacing, threads: threads) { _, p in
             let h = t.toHead(p)
-            guard h.y > limit, let c = cellIndex(h) else { return }
+            guard h.y > limit, let c = cellIndex(h) else { return false }
             let midline = footprint[c] ? max(0, min(1, (0.12 - abs(h.x) / frame.brainSize.x) / 0.06)) : 0
             let overEyes = max(0, min(1, (h.y / frame.brainSize.y - 0.40) / 0.06))
             let lateral = clearance - (clearance - eyeClearance) * overEyes
-            if h.z < bottom[c] - lateral - olfactoryClearance * midline { face[index] = 1 }
+            return h.z < bottom[c] - lateral - olfactoryClearance * midline
         }
-        return face
     }
 
     /// Calls `body` with each voxel's index and grid-millimetre position.
     static func forEachVoxel(_ grid: Grid3D, _ spacing: [Double], _ body: (Int, SIMD3<Double>) -> Void) {
-        var index = 0
-        for z in 0..<grid.nz {
-            for y in 0..<grid.ny {
-                for x in 0..<grid.nx {
-                    body(index, SIMD3(Double(x) * spacing[0], Double(y) * spacing[1], Double(z) * spacing[2]))
-                    index += 1
+        for z in 0..<grid.nz { forEachVoxel(inSlice: z, grid, spacing, body) }
+    }
+
+    /// `forEachVoxel` over the axial slice `z` only.
+    @inline(__always)
+    static func forEachVoxel(inSlice z: Int, _ grid: Grid3D, _ spacing: [Double], _ body: (Int, SIMD3<Double>) -> Void) {
+        var index = z * grid.nx * grid.ny
+        for y in 0..<grid.ny {
+            for x in 0..<grid.nx {
+                body(index, SIMD3(Double(x) * spacing[0], Double(y) * spacing[1], Double(z) * spacing[2]))
+                index += 1
+            }
+        }
+    }
+
+    /// A mask (1 where `test` holds) made slice by slice on `threads` workers; `test` sees one
+    /// voxel's index and grid-millimetre position at a time and must only read shared data.
+    static func voxelMask(_ grid: Grid3D, _ spacing: [Double], threads: Int,
+                          _ test: (Int, SIMD3<Double>) -> Bool) -> [UInt8] {
+        var mask = [UInt8](repeating: 0, count: grid.count)
+        mask.withUnsafeMutableBufferPointer { buffer in
+            let out = UnsafeShared(buffer.baseAddress!)
+            ParallelSlices.forEach(grid.nz, threads: threads) { z in
+                forEachVoxel(inSlice: z, grid, spacing) { index, p in
+                    if test(index, p) { out.pointer[index] = 1 }
                 }
             }
         }
+        return mask
     }
 }

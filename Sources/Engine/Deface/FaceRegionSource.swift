@@ -75,11 +75,11 @@ enum FaceRegionSource: Sendable {
     /// view's edges (the built-in rules place the face below it).
     func regions(volume: NiftiVolume, view: RASReorientation, head: [UInt8], brain: [UInt8], grid: Grid3D,
                  spacing: [Double], frame: HeadFrame, removeEars: Bool, marginMM: Double, input: String,
-                 clock: inout StageClock) throws(DefaceError) -> (regions: Regions, markedHead: Int) {
+                 threads: Int = EngineThreads.available, clock: inout StageClock) throws(DefaceError) -> (regions: Regions, markedHead: Int) {
         switch self {
         case .builtin:
-            return (Regions(face: FaceRegion.compute(brain: brain, grid: grid, spacing: spacing, frame: frame),
-                            ears: removeEars ? EarRegion.compute(head: head, grid: grid, spacing: spacing, frame: frame)
+            return (Regions(face: FaceRegion.compute(brain: brain, grid: grid, spacing: spacing, frame: frame, threads: threads),
+                            ears: removeEars ? EarRegion.compute(head: head, grid: grid, spacing: spacing, frame: frame, threads: threads)
                                              : [UInt8](repeating: 0, count: grid.count)), 0)
         case .model(let model):
             let found: (face: [UInt8], ears: [UInt8], stages: [StageClock.Stage])
@@ -88,7 +88,7 @@ enum FaceRegionSource: Sendable {
             }
             clock.lap("face and ears (nnU-Net \(model.folderName))")
             var face = view.toRAS(found.face), ears = view.toRAS(found.ears), marked = 0
-            let fromBrain = DistanceTransform.distance(to: brain, grid: grid, spacing: spacing)
+            let fromBrain = DistanceTransform.distance(to: brain, grid: grid, spacing: spacing, threads: threads)
             let limit = Float(marginMM + (spacing.max() ?? 1) / 2 + Self.modelBudgetMM)
             for i in face.indices where face[i] != 0 || ears[i] != 0 {
                 if head[i] != 0 { marked += 1 }

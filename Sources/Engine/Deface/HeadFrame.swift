@@ -28,7 +28,7 @@ public struct HeadFrame: Sendable {
 
     /// - Parameters:
     ///   - brain: brain mask (RAS+ order); `values`: the image (RAS+ order).
-    public init(brain: [UInt8], values: [Float], grid: Grid3D, spacing: [Double]) {
+    public init(brain: [UInt8], values: [Float], grid: Grid3D, spacing: [Double], threads: Int = EngineThreads.available) {
         var sum = SIMD3<Double>(), count = 0.0
         var points: [SIMD3<Double>] = []
         points.reserveCapacity(grid.count / 8)
@@ -59,7 +59,7 @@ public struct HeadFrame: Sendable {
         // roll: the brain is left-right symmetric; the sideways tilt is the angle of the mirror
         // plane that best maps the image onto itself
         let unrolled = HeadFrameTransform(centre: c, pitch: self.pitch, yaw: self.yaw, roll: 0)
-        let roll = Self.symmetryRoll(points: points, values: values, grid: grid, spacing: spacing, frame: unrolled)
+        let roll = Self.symmetryRoll(points: points, values: values, grid: grid, spacing: spacing, frame: unrolled, threads: threads)
             - Self.referenceRoll
         self.roll = abs(roll) <= Self.maxTilt ? roll : 0
         var lo = SIMD3<Double>(repeating: .infinity), hi = SIMD3<Double>(repeating: -.infinity)
@@ -76,7 +76,7 @@ public struct HeadFrame: Sendable {
     /// front-back axis) makes the image most similar to its mirror image, searched over
     /// +-30 degrees in 2-degree steps, then refined to 0.5 degrees.
     static func symmetryRoll(points: [SIMD3<Double>], values: [Float], grid: Grid3D, spacing: [Double],
-                             frame: HeadFrameTransform) -> Double {
+                             frame: HeadFrameTransform, threads: Int) -> Double {
         guard points.count > 1000 else { return 0 }
         let step = max(1, points.count / 60_000)
         let sample = stride(from: 0, to: points.count, by: step).map { frame.toHead(points[$0]) }
@@ -101,16 +101,21 @@ public struct HeadFrame: Sendable {
             let va = saa / count - sa * sa / (count * count), vb = sbb / count - sb * sb / (count * count)
             return cov / max(1e-12, (va * vb).squareRoot())
         }
+        // every angle's score on its own worker; the choice runs in the angles' order as before
+        func scores(_ degrees: [Double]) -> [Double] {
+            var out = [Double](repeating: 0, count: degrees.count)
+            out.withUnsafeMutableBufferPointer { buffer in
+                let o = UnsafeShared(buffer.baseAddress!)
+                ParallelSlices.forEach(degrees.count, threads: threads) { o.pointer[$0] = score(degrees[$0] * .pi / 180) }
+            }
+            return out
+        }
+        let coarse = Array(stride(from: -30.0, through: 30.0, by: 2.0))
         var best = 0.0, bestScore = score(0)
-        for degrees in stride(from: -30.0, through: 30.0, by: 2.0) {
-            let s = score(degrees * .pi / 180)
-            if s > bestScore { bestScore = s; best = degrees }
-        }
+        for (degrees, s) in zip(coarse, scores(coarse)) where s > bestScore { bestScore = s; best = degrees }
         var refined = best
-        for degrees in stride(from: best - 1.5, through: best + 1.5, by: 0.5) {
-            let s = score(degrees * .pi / 180)
-            if s > bestScore { bestScore = s; refined = degrees }
-        }
+        let fine = Array(stride(from: best - 1.5, through: best + 1.5, by: 0.5))
+        for (degrees, s) in zip(fine, scores(fine)) where s > bestScore { bestScore = s; refined = degrees }
         return refined * .pi / 180
     }
 

@@ -2,12 +2,12 @@
 /// intensity histogram, the largest connected part, and enclosed holes filled.
 public enum HeadMask {
     /// A head mask (1 = head) for RAS+ ordered values.
-    public static func compute(_ values: [Float], grid: Grid3D) -> [UInt8] {
+    public static func compute(_ values: [Float], grid: Grid3D, threads: Int = EngineThreads.available) -> [UInt8] {
         let threshold = self.threshold(values)
         var mask = values.map { $0 > threshold ? UInt8(1) : 0 }
         mask = ConnectedComponents.largest(mask, grid: grid, connectivity: .faces)
         mask = fillHoles(mask, grid: grid)
-        return fillAxialSlices(mask, grid: grid)
+        return fillAxialSlices(mask, grid: grid, threads: threads)
     }
 
     /// Half of Otsu's threshold between the 1st and 99.5th percentiles of the nonzero
@@ -48,33 +48,25 @@ public enum HeadMask {
 
     /// Fills, slice by axial slice, the background enclosed by the scalp: where the field of
     /// view cuts the head open (below the nose, say), dark skull, air sinuses and CSF reach
-    /// the open end in 3D and would otherwise stay outside the head.
-    public static func fillAxialSlices(_ mask: [UInt8], grid: Grid3D) -> [UInt8] {
+    /// the open end in 3D and would otherwise stay outside the head. Slices are filled in
+    /// parallel, each on its own.
+    public static func fillAxialSlices(_ mask: [UInt8], grid: Grid3D, threads: Int = EngineThreads.available) -> [UInt8] {
         var out = mask
         let plane = Grid3D(grid.nx, grid.ny, 1)
-        for z in 0..<grid.nz {
-            let slice = Array(mask[(z * plane.count)..<((z + 1) * plane.count)])
-            guard slice.contains(1) else { continue }
-            let filled = fillHoles(slice, grid: plane)
-            for i in 0..<plane.count where filled[i] != 0 { out[z * plane.count + i] = 1 }
+        out.withUnsafeMutableBufferPointer { buffer in
+            let o = UnsafeShared(buffer.baseAddress!)
+            ParallelSlices.forEach(grid.nz, threads: threads) { z in
+                let slice = Array(mask[(z * plane.count)..<((z + 1) * plane.count)])
+                guard slice.contains(1) else { return }
+                let filled = fillHoles(slice, grid: plane)
+                for i in 0..<plane.count where filled[i] != 0 { o.pointer[z * plane.count + i] = 1 }
+            }
         }
         return out
     }
 
     /// Fills every background part that does not reach the edge of the grid.
     public static func fillHoles(_ mask: [UInt8], grid: Grid3D) -> [UInt8] {
-        let background = mask.map { $0 == 0 ? UInt8(1) : 0 }
-        let (labels, _) = ConnectedComponents.label(background, grid: grid, connectivity: .faces)
-        var outside = Set<Int32>()
-        for z in 0..<grid.nz {
-            for y in 0..<grid.ny {
-                let yEdge = y == 0 || y == grid.ny - 1, zEdge = grid.nz > 1 && (z == 0 || z == grid.nz - 1)
-                for x in 0..<grid.nx where yEdge || zEdge || x == 0 || x == grid.nx - 1 {
-                    let l = labels[grid.index(x, y, z)]
-                    if l != 0 { outside.insert(l) }
-                }
-            }
-        }
-        return zip(mask, labels).map { m, l in m != 0 || (l != 0 && !outside.contains(l)) ? 1 : 0 }
+        ConnectedComponents.fillHoles(mask, grid: grid)
     }
 }

@@ -1,64 +1,140 @@
 /// Exact Euclidean distances on a voxel grid with any voxel size (Felzenszwalb and
 /// Huttenlocher's separable lower-envelope method), in millimetres.
 public enum DistanceTransform {
+    /// Columns gathered together for the passes along y and z: whole cache lines are read and
+    /// written, and each column is then worked on contiguously.
+    static let block = 64
+
     /// For every voxel, the distance to the nearest voxel where `mask` is nonzero (0 there).
-    public static func distance(to mask: [UInt8], grid: Grid3D, spacing: [Double]) -> [Float] {
-        let big = Float(1e20)
-        var d = mask.map { $0 != 0 ? Float(0) : big }
-        let sizes = [grid.nx, grid.ny, grid.nz]
-        let strides = [1, grid.nx, grid.nx * grid.ny]
-        for axis in 0..<3 {
-            let n = sizes[axis], stride = strides[axis]
-            let w = Float(spacing[axis] * spacing[axis])
-            var f = [Float](repeating: 0, count: n), out = f
-            var v = [Int](repeating: 0, count: n), z = [Float](repeating: 0, count: n + 1)
-            let others = (0..<3).filter { $0 != axis }
-            for b in 0..<sizes[others[1]] {
-                for a in 0..<sizes[others[0]] {
-                    let base = a * strides[others[0]] + b * strides[others[1]]
-                    for i in 0..<n { f[i] = d[base + i * stride] }
-                    envelope(f, n: n, w: w, v: &v, z: &z, out: &out)
-                    for i in 0..<n { d[base + i * stride] = out[i] }
+    /// One pass along each axis (x over rows, y within each slice, z within each coronal
+    /// plane), each pass split over `threads` workers; every line's arithmetic is the same
+    /// whatever the number of workers.
+    public static func distance(to mask: [UInt8], grid: Grid3D, spacing: [Double],
+                                threads: Int = EngineThreads.available) -> [Float] {
+        let (nx, ny, nz) = (grid.nx, grid.ny, grid.nz)
+        let w = (0..<3).map { Float(spacing[$0] * spacing[$0]) }
+        guard grid.count > 0 else { return [] }
+        // every value is written by the first pass
+        return [Float](unsafeUninitializedCapacity: grid.count) { buffer, initialized in
+            mask.withUnsafeBufferPointer { maskBuffer in
+                let m = UnsafeShared(maskBuffer.baseAddress!), out = UnsafeShared(buffer.baseAddress!)
+                // along x: straight from the mask, row by row
+                ParallelSlices.forEach(nz, threads: threads) { z in
+                    for row in (z * ny)..<((z + 1) * ny) {
+                        nearestInRow(m.pointer + row * nx, n: nx, w: w[0], into: out.pointer + row * nx)
+                    }
+                }
+                // along y within each axial slice, along z within each coronal plane
+                ParallelSlices.forEach(nz, threads: threads) { z in
+                    columns(out.pointer + z * nx * ny, count: nx, length: ny, stride: nx, w: w[1], root: false)
+                }
+                ParallelSlices.forEach(ny, threads: threads) { y in
+                    columns(out.pointer + y * nx, count: nx, length: nz, stride: nx * ny, w: w[2], root: true)
                 }
             }
+            initialized = grid.count
         }
-        for i in d.indices { d[i] = d[i].squareRoot() }
-        return d
     }
 
-    /// 1D squared distance transform of `f` with squared step `w`.
-    private static func envelope(_ f: [Float], n: Int, w: Float, v: inout [Int], z: inout [Float], out: inout [Float]) {
-        let inf = Float.infinity
-        var k = -1
-        for q in 0..<n where f[q] < 1e19 {
-            if k < 0 {
-                k = 0; v[0] = q; z[0] = -inf; z[1] = inf
-                continue
-            }
-            var s: Float
-            while true {
-                let p = v[k]
-                s = ((f[q] + w * Float(q * q)) - (f[p] + w * Float(p * p))) / (2 * w * Float(q - p))
-                if s <= z[k] {
-                    k -= 1
-                    if k < 0 { break }
-                } else { break }
-            }
-            k += 1
-            v[k] = q
-            z[k] = k == 0 ? -inf : s
-            z[k + 1] = inf
-        }
-        if k < 0 {
-            for q in 0..<n { out[q] = f[q] }
-            return
-        }
-        var j = 0
+    /// The first pass on a row of the mask: every value taking part is 0, and the lower
+    /// envelope of parabolas of equal height is simply the nearest mask voxel (on a tie either
+    /// gives the same distance), so the envelope's result `w * dq * dq` comes from the nearest
+    /// voxel on each side, found in one sweep each way; a row without mask stays at 1e20.
+    private static func nearestInRow(_ mask: UnsafeMutablePointer<UInt8>, n: Int, w: Float, into out: UnsafeMutablePointer<Float>) {
+        var last = -1
         for q in 0..<n {
-            while z[j + 1] < Float(q) { j += 1 }
-            let p = v[j]
-            let dq = Float(q - p)
-            out[q] = w * dq * dq + f[p]
+            if mask[q] != 0 { last = q }
+            out[q] = last < 0 ? 1e20 : Float(q - last)
+        }
+        guard last >= 0 else { return }
+        var next = -1
+        for q in stride(from: n - 1, through: 0, by: -1) {
+            if mask[q] != 0 { next = q }
+            let dq = next < 0 || (out[q] < 1e19 && out[q] <= Float(next - q)) ? out[q] : Float(next - q)
+            out[q] = w * dq * dq
+        }
+    }
+
+    /// Transforms `count` neighbouring columns (x = 0..<count) of `length` values `stride`
+    /// apart, in blocks; with `root`, stores square roots (the last pass).
+    private static func columns(_ base: UnsafeMutablePointer<Float>, count: Int, length: Int, stride: Int, w: Float, root: Bool) {
+        let line = Line(capacity: length)
+        let gathered = UnsafeMutablePointer<Float>.allocate(capacity: 2 * block * length)
+        defer { line.free(); gathered.deallocate() }
+        let results = gathered + block * length
+        var x0 = 0
+        while x0 < count {
+            let width = min(block, count - x0)
+            for i in 0..<length {
+                let src = base + i * stride + x0
+                for j in 0..<width { gathered[j * length + i] = src[j] }
+            }
+            for j in 0..<width {
+                line.envelope(gathered + j * length, n: length, w: w, into: results + j * length)
+            }
+            for i in 0..<length {
+                let dst = base + i * stride + x0
+                if root {
+                    for j in 0..<width { dst[j] = results[j * length + i].squareRoot() }
+                } else {
+                    for j in 0..<width { dst[j] = results[j * length + i] }
+                }
+            }
+            x0 += width
+        }
+    }
+
+    /// Scratch for one line: the envelope's parabolas `v`, their boundaries `z`, and each
+    /// point's `f[q] + w * q * q`.
+    private struct Line {
+        let v: UnsafeMutablePointer<Int>, z: UnsafeMutablePointer<Float>, g: UnsafeMutablePointer<Float>
+
+        init(capacity n: Int) {
+            v = .allocate(capacity: n)
+            z = .allocate(capacity: n + 1)
+            g = .allocate(capacity: n)
+        }
+
+        func free() {
+            v.deallocate(); z.deallocate(); g.deallocate()
+        }
+
+        /// 1D squared distance transform of `f` with squared step `w`, into `out`.
+        func envelope(_ f: UnsafeMutablePointer<Float>, n: Int, w: Float, into out: UnsafeMutablePointer<Float>) {
+            let inf = Float.infinity, w2 = 2 * w
+            var k = -1
+            for q in 0..<n where f[q] < 1e19 {
+                let gq = f[q] + w * Float(q &* q)
+                g[q] = gq
+                if k < 0 {
+                    k = 0; v[0] = q; z[0] = -inf; z[1] = inf
+                    continue
+                }
+                var s: Float
+                while true {
+                    let p = v[k]
+                    s = (gq - g[p]) / (w2 * Float(q &- p))
+                    if s <= z[k] {
+                        k -= 1
+                        if k < 0 { break }
+                    } else { break }
+                }
+                k += 1
+                v[k] = q
+                z[k] = k == 0 ? -inf : s
+                z[k + 1] = inf
+            }
+            if k < 0 {
+                out.update(from: f, count: n)
+                return
+            }
+            var j = 0
+            for q in 0..<n {
+                while z[j + 1] < Float(q) { j += 1 }
+                let p = v[j]
+                let dq = Float(q &- p)
+                out[q] = w * dq * dq + f[p]
+            }
         }
     }
 }

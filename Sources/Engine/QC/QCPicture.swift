@@ -24,21 +24,23 @@ public enum QCPicture {
 
     /// PNG bytes of the picture (see `compose`).
     public static func render(values: [Float], head: [UInt8], removed: [UInt8], brain: [UInt8],
-                              grid: Grid3D, spacing: [Double], sagittalX: Int, caption: String) -> [UInt8] {
+                              grid: Grid3D, spacing: [Double], sagittalX: Int, caption: String,
+                              threads: Int = EngineThreads.available) -> [UInt8] {
         let c = compose(values: values, head: head, removed: removed, brain: brain, grid: grid,
-                        spacing: spacing, sagittalX: sagittalX, caption: caption)
+                        spacing: spacing, sagittalX: sagittalX, caption: caption, threads: threads)
         return PNGEncoder.encode(width: c.width, height: c.height, rgb: c.rgb)
     }
 
     /// The panels side by side with the caption below them. `head` is the original head; only
     /// what is left of it after removal is rendered.
     public static func compose(values: [Float], head: [UInt8], removed: [UInt8], brain: [UInt8],
-                               grid: Grid3D, spacing: [Double], sagittalX: Int, caption: String) -> Composed {
+                               grid: Grid3D, spacing: [Double], sagittalX: Int, caption: String,
+                               threads: Int = EngineThreads.available) -> Composed {
         let after = zip(head, removed).map { $0 != 0 && $1 == 0 ? UInt8(1) : 0 }
         let panels = [
-            surface(after, grid: grid, spacing: spacing, degrees: 0),
-            surface(after, grid: grid, spacing: spacing, degrees: 90),
-            surface(after, grid: grid, spacing: spacing, degrees: 45),
+            surface(after, grid: grid, spacing: spacing, degrees: 0, threads: threads),
+            surface(after, grid: grid, spacing: spacing, degrees: 90, threads: threads),
+            surface(after, grid: grid, spacing: spacing, degrees: 45, threads: threads),
             slice(values: values, removed: removed, brain: brain, grid: grid, spacing: spacing, x: sagittalX),
         ]
         let panelHeight = panels.map(\.height).max()!
@@ -61,33 +63,6 @@ public enum QCPicture {
     }
 
     struct Panel { var width: Int, height: Int, rgb: [UInt8] }
-
-    /// Depth-shaded surface of a mask seen from `degrees` around the vertical axis: 0 = from
-    /// the front (the patient's right on the left), 90 = from the patient's right (face to the
-    /// right), 45 = from the front-right.
-    static func surface(_ mask: [UInt8], grid: Grid3D, spacing: [Double], degrees: Double) -> Panel {
-        let a = degrees * .pi / 180
-        let view = SIMD2(sin(a), cos(a)), right = SIMD2(-cos(a), sin(a))
-        let size = SIMD2(Double(grid.nx) * spacing[0], Double(grid.ny) * spacing[1])
-        let centre = size / 2, reach = (size * size).sum().squareRoot() / 2
-        let width = max(1, Int(2 * reach)), height = max(1, Int(Double(grid.nz) * spacing[2]))
-        var depth = [Double](repeating: .nan, count: width * height)
-        for py in 0..<height {
-            let z = min(grid.nz - 1, Int(Double(height - 1 - py) / spacing[2]))
-            for px in 0..<width {
-                let across = centre + (Double(px) - reach) * right
-                var t = reach
-                while t > -reach {
-                    let p = across + t * view
-                    let i = Int(p.x / spacing[0]), j = Int(p.y / spacing[1])
-                    if p.x >= 0, p.y >= 0, i < grid.nx, j < grid.ny, mask[grid.index(i, j, z)] != 0 { break }
-                    t -= 0.7
-                }
-                if t > -reach { depth[py * width + px] = t }
-            }
-        }
-        return shaded(depth, width: width, height: height)
-    }
 
     /// Grey shading from the depth map's slopes (nearer surfaces facing the viewer are brighter).
     static func shaded(_ depth: [Double], width: Int, height: Int) -> Panel {
