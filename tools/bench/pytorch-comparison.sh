@@ -81,14 +81,17 @@ EOF
 "$py" "$golden" --wheel "$wheel" --threads "$threads" preprocess --image "$work/raw.npy" \
     --spacing $(cat "$work/spacing") --output "$work/pre.npy" >&2
 
+gnu_time() {  # json-file command...: the whole process's wall, user, sys and peak memory
+    local out=$1; shift
+    /usr/bin/time -f '{"wall_s": %e, "user_s": %U, "sys_s": %S, "maxrss_kib": %M}' -o "$out" "$@"
+}
 run_torch() {  # round
-    /usr/bin/time -f '{"wall_s": %e, "user_s": %U, "sys_s": %S, "maxrss_kib": %M}' -o "$work/torch$1.time" \
-        "$py" "$golden" --wheel "$wheel" --threads "$threads" forward --input "$work/pre.npy" \
+    gnu_time "$work/torch$1.time" "$py" "$golden" --wheel "$wheel" --threads "$threads" \
+        forward --input "$work/pre.npy" \
         --output "$work/softmax.npy" --fold 0 --timing "$work/torch$1.pred" >&2
 }
 run_defacer() {  # round
-    /usr/bin/time -f '{"wall_s": %e, "user_s": %U, "sys_s": %S, "maxrss_kib": %M}' -o "$work/defacer$1.time" \
-        "$bin" brain "$head" --mode fast --mask "$work/mask.nii.gz" >&2
+    gnu_time "$work/defacer$1.time" "$bin" brain "$head" --mode fast --mask "$work/mask.nii.gz" >&2
 }
 for r in $(seq 1 "$rounds"); do
     cut -d' ' -f1 /proc/loadavg > "$work/load$r"
