@@ -76,7 +76,7 @@ struct BenchCommand: ParsableCommand {
             let start = ContinuousClock.now
             let mask = extractor.extract(volume)
             let d = ContinuousClock.now - start
-            report.hdbetFastSeconds = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+            report.hdbetFastSeconds = d.inSeconds
             report.scanDimensions = volume.shape
             report.hdbetStages = mask.stages
             let costs = extractor.convolutionCosts(shape: mask.networkInputShape)

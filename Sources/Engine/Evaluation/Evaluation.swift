@@ -85,7 +85,7 @@ public struct Evaluation: Sendable {
             score.misses.append(String(format: "%.1f%% of the head removed from a scan without a face (target under 1%%)", p))
         }
         let d = ContinuousClock.now - start
-        score.seconds = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+        score.seconds = d.inSeconds
         do {
             let original = try NiftiReader().read(input)
             let defaced = try NiftiReader().read(outputs.defaced)

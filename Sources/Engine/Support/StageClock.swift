@@ -15,10 +15,15 @@ public struct StageClock: Sendable {
     public mutating func lap(_ name: String) {
         let now = ContinuousClock.now
         let d = now - last
-        stages.append(Stage(name: name, seconds: Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18))
+        stages.append(Stage(name: name, seconds: d.inSeconds))
         last = now
     }
 
     /// Total seconds over all steps.
     public var total: Double { stages.reduce(0) { $0 + $1.seconds } }
+}
+
+extension Duration {
+    /// This duration in seconds.
+    public var inSeconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }

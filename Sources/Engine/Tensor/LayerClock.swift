@@ -24,7 +24,7 @@ public final class LayerClock {
         if let current {
             let d = now - since
             if seconds[current] == nil { order.append(current) }
-            seconds[current, default: 0] += Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+            seconds[current, default: 0] += d.inSeconds
         }
         let previous = current
         current = kind
