@@ -1,6 +1,6 @@
 import Foundation
 
-/// Splits independent work over a grid (slices, rows, columns) among worker threads. Each
+/// Splits independent work (slices, rows, columns, channels) among worker threads. Each
 /// item is done by exactly one worker, in the same way as on one thread, so a result never
 /// depends on how many workers there were.
 enum ParallelSlices {

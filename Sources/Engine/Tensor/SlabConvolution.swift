@@ -1,5 +1,3 @@
-import Dispatch
-
 /// Stride-1 3x3x3 Winograd convolutions (padding 1) computed a slab of output slices at a time,
 /// so that a full-size input need not exist (an upsampling can fill each slab) and the output
 /// may overwrite its own input: a slab's output is written only after the next slab's input
@@ -84,10 +82,7 @@ extension Conv3D {
 
     /// `body(c)` for every channel `c < channels`, spread over `threads` workers.
     static func perChannel(_ channels: Int, threads: Int, _ body: @Sendable (Int) -> Void) {
-        let workers = max(1, min(channels, threads))
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            for c in Swift.stride(from: worker, to: channels, by: workers) { body(c) }
-        }
+        ParallelSlices.forEach(channels, threads: threads, body)
     }
 
     /// Replaces `x` by the convolution of `x` (as many output as input channels), using no
