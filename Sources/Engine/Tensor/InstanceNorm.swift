@@ -29,15 +29,39 @@ public struct InstanceNorm: Sendable {
 
     /// Normalises, in place, the `weight.count` channels of `spatialCount` values that start at `values`.
     func normalize(_ values: UnsafeMutablePointer<Float>, spatialCount n: Int, leakySlope: Float?, threads: Int) {
+        let affine = coefficients(UnsafePointer(values), spatialCount: n, leakySlope: leakySlope, threads: threads)
+        let shared = UnsafeShared(values)
+        Conv3D.perChannel(weight.count, threads: threads) { c in
+            affine.apply(channel: c, from: shared.pointer + c * n, to: shared.pointer + c * n, count: n)
+        }
+    }
+
+    /// The scale and shift that normalise each of the `weight.count` channels of `spatialCount`
+    /// values at `values` (their statistics taken now), with `leakySlope` (nil: no activation),
+    /// for a later pass that applies them while it copies (``ChannelAffine``).
+    func coefficients(_ values: UnsafePointer<Float>, spatialCount n: Int, leakySlope: Float?, threads: Int) -> ChannelAffine {
         let channels = weight.count
         let weight = self.weight, bias = self.bias, epsilon = Double(self.epsilon)
-        let shared = UnsafeShared(values)
-        Conv3D.perChannel(channels, threads: threads) { c in
-            let p = shared.pointer + c * n
-            let (mean, variance) = Self.meanAndVariance(p, count: n)
-            let scale = Float(Double(weight[c]) / (variance + epsilon).squareRoot())
-            Self.affine(p, count: n, scale: scale, shift: bias[c] - Float(mean) * scale, slope: leakySlope ?? 1)
+        var scale = [Float](repeating: 0, count: channels), shift = scale
+        scale.withUnsafeMutableBufferPointer { scales in
+            shift.withUnsafeMutableBufferPointer { shifts in
+                let source = UnsafeShared(UnsafeMutablePointer(mutating: values))
+                let sc = UnsafeShared(scales.baseAddress!), sh = UnsafeShared(shifts.baseAddress!)
+                Conv3D.perChannel(channels, threads: threads) { c in
+                    let (mean, variance) = Self.meanAndVariance(source.pointer + c * n, count: n)
+                    let s = Float(Double(weight[c]) / (variance + epsilon).squareRoot())
+                    sc.pointer[c] = s
+                    sh.pointer[c] = bias[c] - Float(mean) * s
+                }
+            }
         }
+        return ChannelAffine(scale: scale, shift: shift, slope: leakySlope ?? 1)
+    }
+
+    /// Normalised values of `x`'s channels, for ``coefficients(_:spatialCount:leakySlope:threads:)`` on a tensor.
+    func coefficients(of x: Tensor, leakySlope: Float?, threads: Int) -> ChannelAffine {
+        precondition(x.channels == weight.count, "instance norm expects \(weight.count) channels")
+        return x.data.withUnsafeBufferPointer { coefficients($0.baseAddress!, spatialCount: x.spatialCount, leakySlope: leakySlope, threads: threads) }
     }
 
     /// Mean and biased variance of `count` values in one pass over memory: each block of 512
@@ -78,16 +102,29 @@ public struct InstanceNorm: Sendable {
         return (mean, max(0, m2 / total))
     }
 
-    /// `v = x * scale + shift`, then `v < 0 ? v * slope : v` (slope 1: no activation), in place.
-    static func affine(_ p: UnsafeMutablePointer<Float>, count n: Int, scale: Float, shift: Float, slope: Float) {
-        let raw = UnsafeMutableRawPointer(p), vectors = n / 16
+}
+
+/// An instance norm whose statistics are known, as one multiply and one add per channel, then
+/// the leaky ReLU: applied in place, or while a value is copied (a slab convolution's input),
+/// which saves the normalised tensor's own pass over memory. The same operations either way.
+struct ChannelAffine: Sendable {
+    let scale: [Float], shift: [Float]
+    /// The leaky ReLU's slope (1: no activation).
+    let slope: Float
+
+    /// `to[i] = x * scale + shift`, then `v < 0 ? v * slope : v`, for `x = from[i]` of channel
+    /// `c`; `from` and `to` may be the same values.
+    @inline(__always)
+    func apply(channel c: Int, from: UnsafePointer<Float>, to: UnsafeMutablePointer<Float>, count n: Int) {
+        let scale = self.scale[c], shift = self.shift[c], slope = self.slope
+        let src = UnsafeRawPointer(from), dst = UnsafeMutableRawPointer(to), vectors = n / 16
         for v in 0..<vectors {
-            let y = raw.loadUnaligned(fromByteOffset: v * 64, as: SIMD16<Float>.self) * scale + shift
-            raw.storeBytes(of: y.replacing(with: y * slope, where: y .< 0), toByteOffset: v * 64, as: SIMD16<Float>.self)
+            let y = src.loadUnaligned(fromByteOffset: v * 64, as: SIMD16<Float>.self) * scale + shift
+            dst.storeBytes(of: y.replacing(with: y * slope, where: y .< 0), toByteOffset: v * 64, as: SIMD16<Float>.self)
         }
         for i in (vectors * 16)..<n {
-            let y = p[i] * scale + shift
-            p[i] = y >= 0 ? y : y * slope
+            let y = from[i] * scale + shift
+            to[i] = y >= 0 ? y : y * slope
         }
     }
 }

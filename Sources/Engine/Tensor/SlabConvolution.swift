@@ -51,9 +51,12 @@ extension Conv3D {
 
     /// The convolution of the `inChannels x depth x height x width` values at `source`, written
     /// over (or, `adding`, added to) the `outChannels` channels at `target`; the two may be the
-    /// same buffer. The copies are timed on `clock` when given.
+    /// same buffer. With `normalizing`, the source's values are normalised as they are copied
+    /// into each slab (the convolution of the normalised tensor, which is never written). The
+    /// copies are timed on `clock` when given.
     func slabwise(_ source: UnsafePointer<Float>, depth: Int, height: Int, width: Int,
-                  into target: UnsafeMutablePointer<Float>, adding: Bool, threads: Int, clock: LayerClock? = nil) {
+                  into target: UnsafeMutablePointer<Float>, adding: Bool, normalizing: ChannelAffine? = nil,
+                  threads: Int, clock: LayerClock? = nil) {
         let plane = height * width, n = depth * plane
         let from = UnsafeShared(source), to = UnsafeShared(target)
         slabwise(depth: depth, height: height, width: width, threads: threads,
@@ -61,7 +64,12 @@ extension Conv3D {
                      let s = UnsafeShared(scratch), count = slices.count * plane
                      timed(clock, HDBETNetwork.LayerKind.slabCopies) {
                          Self.perChannel(inChannels, threads: threads) { c in
-                             (s.pointer + c * channelStride).update(from: from.pointer + c * n + slices.lowerBound * plane, count: count)
+                             let src = from.pointer + c * n + slices.lowerBound * plane
+                             if let normalizing {
+                                 normalizing.apply(channel: c, from: src, to: s.pointer + c * channelStride, count: count)
+                             } else {
+                                 (s.pointer + c * channelStride).update(from: src, count: count)
+                             }
                          }
                      }
                  },
@@ -86,12 +94,14 @@ extension Conv3D {
     }
 
     /// Replaces `x` by the convolution of `x` (as many output as input channels), using no
-    /// second full-size buffer.
-    func applyInPlace(_ x: inout Tensor, threads: Int, clock: LayerClock? = nil) {
+    /// second full-size buffer; with `normalizing`, the convolution of `x` normalised (see
+    /// ``slabwise(_:depth:height:width:into:adding:normalizing:threads:clock:)``).
+    func applyInPlace(_ x: inout Tensor, normalizing: ChannelAffine? = nil, threads: Int, clock: LayerClock? = nil) {
         precondition(inChannels == outChannels && x.channels == inChannels, "in-place convolution needs \(inChannels) channels in and out")
         let (d, h, w) = (x.depth, x.height, x.width)
         x.data.withUnsafeMutableBufferPointer { p in
-            slabwise(UnsafePointer(p.baseAddress!), depth: d, height: h, width: w, into: p.baseAddress!, adding: false, threads: threads, clock: clock)
+            slabwise(UnsafePointer(p.baseAddress!), depth: d, height: h, width: w, into: p.baseAddress!, adding: false,
+                      normalizing: normalizing, threads: threads, clock: clock)
         }
     }
 }

@@ -23,6 +23,13 @@ public struct Tensor: Sendable, Equatable {
                   data: [Float](repeating: value, count: channels * depth * height * width))
     }
 
+    /// A tensor whose values are left as memory had them, for a layer that writes every one.
+    init(uninitializedChannels channels: Int, depth: Int, height: Int, width: Int) {
+        let count = channels * depth * height * width
+        self.init(channels: channels, depth: depth, height: height, width: width,
+                  data: [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count })
+    }
+
     /// Voxels per channel.
     public var spatialCount: Int { depth * height * width }
 

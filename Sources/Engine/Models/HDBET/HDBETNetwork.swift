@@ -115,19 +115,22 @@ public struct HDBETNetwork: Sendable {
                 normalize(&x, loc.norm2, slope: slope, threads: t, clock: clock)
             }
         }
-        for (conv, norm) in [(endConv1, endNorm1), (endConv2, endNorm2)] {
-            convolve(&x, conv, threads: t, clock: clock)
-            normalize(&x, norm, slope: hyperparameters.networkLeakiness, threads: t, clock: clock)
-        }
+        // end_conv_1_bn is applied as end_conv_2 reads its slabs
+        convolve(&x, endConv1, threads: t, clock: clock)
+        let endAffine = coefficients(x, endNorm1, slope: hyperparameters.networkLeakiness, threads: t, clock: clock)
+        convolve(&x, endConv2, normalizing: endAffine, threads: t, clock: clock)
+        normalize(&x, endNorm2, slope: hyperparameters.networkLeakiness, threads: t, clock: clock)
         return timed(clock, kind(of: segmentation)) { segmentation.softmaxOfProduct(x, threads: t) }
     }
 
-    /// `x` replaced by `conv` of it (over its own buffer where the layer runs by slabs).
-    private func convolve(_ x: inout Tensor, _ conv: Conv3D, threads: Int, clock: LayerClock?) {
+    /// `x` replaced by `conv` of it (over its own buffer where the layer runs by slabs), or of
+    /// it normalised by `normalizing` (slab layers only).
+    private func convolve(_ x: inout Tensor, _ conv: Conv3D, normalizing: ChannelAffine? = nil, threads: Int, clock: LayerClock?) {
         let k = kind(of: conv)
         if conv.runsBySlabs {
-            timed(clock, k) { conv.applyInPlace(&x, threads: threads, clock: clock) }
+            timed(clock, k) { conv.applyInPlace(&x, normalizing: normalizing, threads: threads, clock: clock) }
         } else {
+            precondition(normalizing == nil, "only slab convolutions normalise their input as they read it")
             x = timed(clock, k) { conv(x, threads: threads) }
         }
     }
@@ -136,8 +139,15 @@ public struct HDBETNetwork: Sendable {
         timed(clock, LayerKind.norm) { norm.normalize(&x, leakySlope: slope, threads: threads) }
     }
 
+    /// `norm`'s scale and shift for `x` (its statistics), to be applied by the next layer as it reads `x`.
+    private func coefficients(_ x: Tensor, _ norm: InstanceNorm, slope: Float, threads: Int, clock: LayerClock?) -> ChannelAffine {
+        timed(clock, LayerKind.norm) { norm.coefficients(of: x, leakySlope: slope, threads: threads) }
+    }
+
     /// Pre-activation residual block, in place: norm, lrelu, conv, norm, lrelu, conv, plus the
-    /// input (the second convolution's output added slab by slab onto `x`).
+    /// input. By slabs, each norm and lrelu is applied as the next convolution reads its input
+    /// (neither normalised tensor is written), the first convolution writes a new tensor and
+    /// the second adds its output onto `x`.
     private func apply(_ block: Encoding, to x: inout Tensor, slope: Float, threads: Int, clock: LayerClock?) {
         let (conv1, conv2) = (block.conv1, block.conv2)
         guard conv1.runsBySlabs && conv2.runsBySlabs else {
@@ -148,16 +158,23 @@ public struct HDBETNetwork: Sendable {
             x = timed(clock, kind(of: conv2)) { conv2(inner, adding: x, threads: threads) }
             return
         }
-        var inner = x
-        normalize(&inner, block.norm1, slope: slope, threads: threads, clock: clock)
-        convolve(&inner, conv1, threads: threads, clock: clock)
-        normalize(&inner, block.norm2, slope: slope, threads: threads, clock: clock)
         let (d, h, w) = (x.depth, x.height, x.width)
+        let first = coefficients(x, block.norm1, slope: slope, threads: threads, clock: clock)
+        var inner = Tensor(uninitializedChannels: conv1.outChannels, depth: d, height: h, width: w)
+        timed(clock, kind(of: conv1)) {
+            x.data.withUnsafeBufferPointer { a in
+                inner.data.withUnsafeMutableBufferPointer { p in
+                    conv1.slabwise(a.baseAddress!, depth: d, height: h, width: w, into: p.baseAddress!, adding: false,
+                                   normalizing: first, threads: threads, clock: clock)
+                }
+            }
+        }
+        let second = coefficients(inner, block.norm2, slope: slope, threads: threads, clock: clock)
         timed(clock, kind(of: conv2)) {
             inner.data.withUnsafeBufferPointer { a in
                 x.data.withUnsafeMutableBufferPointer { p in
                     conv2.slabwise(a.baseAddress!, depth: d, height: h, width: w, into: p.baseAddress!, adding: true,
-                                   threads: threads, clock: clock)
+                                   normalizing: second, threads: threads, clock: clock)
                 }
             }
         }
