@@ -21,9 +21,10 @@ extension Conv3D {
         precondition(runsBySlabs, "slab convolution needs a stride-1 3x3x3 Winograd layer with padding 1")
         EngineThreads.useSingleThreadedBLAS()
         let plane = height * width, slab = Self.slabDepth
-        let input = UnsafeMutablePointer<Float>.allocate(capacity: inChannels * (slab + 2) * plane)
-        let output = UnsafeMutablePointer<Float>.allocate(capacity: outChannels * slab * plane)
-        defer { input.deallocate(); output.deallocate() }
+        let inputBuffer = ScratchBuffers.shared.take(inChannels * (slab + 2) * plane)
+        let outputBuffer = ScratchBuffers.shared.take(outChannels * slab * plane)
+        defer { ScratchBuffers.shared.give(inputBuffer); ScratchBuffers.shared.give(outputBuffer) }
+        let input = inputBuffer.pointer, output = outputBuffer.pointer
         var pending: (slices: Range<Int>, stride: Int)?
         for z0 in Swift.stride(from: 0, to: depth, by: slab) {
             let slices = z0..<min(depth, z0 + slab)

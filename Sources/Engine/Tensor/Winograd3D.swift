@@ -103,9 +103,9 @@ enum Winograd3D {
         let s = UnsafeShared(src), w = UnsafeShared(u), o = UnsafeShared(out)
         let b = bias.map { UnsafeShared($0) }, res = residual.map { UnsafeShared($0) }
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            let v = UnsafeMutablePointer<Float>.allocate(capacity: points * inBlock)
-            let m = UnsafeMutablePointer<Float>.allocate(capacity: points * outBlock)
-            defer { v.deallocate(); m.deallocate() }
+            let vBuffer = ScratchBuffers.shared.take(points * inBlock), mBuffer = ScratchBuffers.shared.take(points * outBlock)
+            defer { ScratchBuffers.shared.give(vBuffer); ScratchBuffers.shared.give(mBuffer) }
+            let v = vBuffer.pointer, m = mBuffer.pointer
             var index = worker
             while index < batches {
                 let t0 = index * batch, tiles = min(batch, tiling.count - t0)

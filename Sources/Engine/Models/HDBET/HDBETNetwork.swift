@@ -92,6 +92,7 @@ public struct HDBETNetwork: Sendable {
     /// the peak is about one 2f-channel full-size tensor.
     public func callAsFunction(_ input: Tensor, threads: Int = EngineThreads.available, clock: LayerClock? = nil) -> Tensor {
         let slope = hyperparameters.moduleLeakiness, t = threads
+        defer { ScratchBuffers.shared.trim() }
         // room for the last concatenation (2f channels) behind the first skip connection's own values
         var x = timed(clock, kind(of: initConv)) {
             initConv.stencil(input, threads: t, reservingChannels: 2 * hyperparameters.baseFilters) ?? initConv(input, threads: t)
