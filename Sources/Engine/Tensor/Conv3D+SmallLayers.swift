@@ -12,7 +12,10 @@ extension Conv3D {
         let outs = outChannels, lanes = 16
         // each row copied with one zero on the left and enough on the right for whole vectors
         let rowStride = (w + lanes - 1) / lanes * lanes + lanes
-        var out = [Float](unsafeUninitializedCapacity: max(outs, reservingChannels) * n) { _, count in count = outs * n }
+        var out = [Float](unsafeUninitializedCapacity: max(outs, reservingChannels) * n) { buffer, count in
+            FreshMemory.populate(buffer.baseAddress!, bytes: outs * n * MemoryLayout<Float>.stride, threads: threads)
+            count = outs * n
+        }
         let bias = self.bias ?? [Float](repeating: 0, count: outs)
         x.data.withUnsafeBufferPointer { srcBuf in
             out.withUnsafeMutableBufferPointer { dstBuf in

@@ -107,7 +107,8 @@ public struct Conv3D: Sendable {
         precondition(x.channels == inChannels, "conv expects \(inChannels) channels, got \(x.channels)")
         EngineThreads.useSingleThreadedBLAS()
         let od = outputSize(x.depth, axis: 0), oh = outputSize(x.height, axis: 1), ow = outputSize(x.width, axis: 2)
-        var out = [Float](repeating: 0, count: outChannels * od * oh * ow)
+        // every output voxel is written by its tile
+        var out = FreshMemory.floats(outChannels * od * oh * ow, threads: threads)
         precondition(residual == nil || residual!.shape == [outChannels, od, oh, ow], "conv residual shape")
         x.data.withUnsafeBufferPointer { src in
             winogradWeight.withUnsafeBufferPointer { u in

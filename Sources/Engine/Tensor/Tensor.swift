@@ -24,10 +24,10 @@ public struct Tensor: Sendable, Equatable {
     }
 
     /// A tensor whose values are left as memory had them, for a layer that writes every one.
-    init(uninitializedChannels channels: Int, depth: Int, height: Int, width: Int) {
-        let count = channels * depth * height * width
+    /// Its pages are mapped up front on `threads` workers (``FreshMemory``).
+    init(uninitializedChannels channels: Int, depth: Int, height: Int, width: Int, threads: Int) {
         self.init(channels: channels, depth: depth, height: height, width: width,
-                  data: [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count })
+                  data: FreshMemory.floats(channels * depth * height * width, threads: threads))
     }
 
     /// Voxels per channel.

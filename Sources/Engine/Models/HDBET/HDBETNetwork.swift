@@ -161,7 +161,7 @@ public struct HDBETNetwork: Sendable {
         }
         let (d, h, w) = (x.depth, x.height, x.width)
         let first = coefficients(x, block.norm1, slope: slope, threads: threads, clock: clock)
-        var inner = Tensor(uninitializedChannels: conv1.outChannels, depth: d, height: h, width: w)
+        var inner = Tensor(uninitializedChannels: conv1.outChannels, depth: d, height: h, width: w, threads: threads)
         timed(clock, kind(of: conv1)) {
             x.data.withUnsafeBufferPointer { a in
                 inner.data.withUnsafeMutableBufferPointer { p in
@@ -200,9 +200,13 @@ public struct HDBETNetwork: Sendable {
         var data = skips.removeLast().data
         timed(clock, LayerKind.upsampling) {
             if data.capacity >= channels * n {
+                // the reserved room's pages mapped in one call per worker, then zeroed (written once)
+                let end = data.withUnsafeMutableBufferPointer { UnsafeMutableRawPointer($0.baseAddress! + lower * n) }
+                FreshMemory.populate(end, bytes: (channels - lower) * n * MemoryLayout<Float>.stride, threads: t)
                 data.append(contentsOf: repeatElement(0, count: (channels - lower) * n))
             } else {
                 data = [Float](unsafeUninitializedCapacity: channels * n) { buffer, count in
+                    FreshMemory.populate(buffer.baseAddress!, bytes: channels * n * MemoryLayout<Float>.stride, threads: t)
                     let dst = UnsafeShared(buffer.baseAddress!)
                     data.withUnsafeBufferPointer { skip in
                         let src = UnsafeShared(skip.baseAddress!)
