@@ -85,12 +85,13 @@ enum Winograd3D {
         }
     }
 
-    /// The convolution of `x` (padding `pads` per axis) into `out` (`[out, od, oh, ow]`), bias and
-    /// `residual` (same shape as `out`) added.
+    /// The convolution of `x` (padding `pads` per axis) into `out` (`[out, od, oh, ow]`, its
+    /// channels `outChannelStride` values apart, `od * oh * ow` when nil), bias and `residual`
+    /// (same layout as `out`; it may be `out` itself) added.
     static func convolve(_ x: Shape, src: UnsafePointer<Float>, transformedWeights u: UnsafePointer<Float>, variant: Variant,
                          bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?, outChannels: Int, pads: [Int],
-                         out: UnsafeMutablePointer<Float>, od: Int, oh: Int, ow: Int, threads: Int) {
-        let cin = x.channels, cout = outChannels
+                         out: UnsafeMutablePointer<Float>, od: Int, oh: Int, ow: Int, outChannelStride: Int? = nil, threads: Int) {
+        let cin = x.channels, cout = outChannels, channelStride = outChannelStride ?? od * oh * ow
         let tiling = Tiling(od: od, oh: oh, ow: ow, side: variant.tile), points = variant.points
         // tiles per batch: transformed input and products of one batch stay about 4 MiB
         // (a multiple of 8: F(4,3) transforms eight tiles at a time, one per SIMD lane)
@@ -124,10 +125,12 @@ enum Winograd3D {
                 let bias = b.map { UnsafePointer($0.pointer) }, residual = res.map { UnsafePointer($0.pointer) }
                 if variant == .f2 {
                     transformOutput(m, stride: batch, block: outBlock, channels: cout, bias: bias, residual: residual,
-                                    tiling: tiling, first: t0, tiles: tiles, into: o.pointer, od: od, oh: oh, ow: ow)
+                                    tiling: tiling, first: t0, tiles: tiles, into: o.pointer, od: od, oh: oh, ow: ow,
+                                    channelStride: channelStride)
                 } else {
                     WinogradF43.transformOutput(m, stride: batch, block: outBlock, channels: cout, bias: bias, residual: residual,
-                                                tiling: tiling, first: t0, tiles: tiles, into: o.pointer, od: od, oh: oh, ow: ow)
+                                                tiling: tiling, first: t0, tiles: tiles, into: o.pointer, od: od, oh: oh, ow: ow,
+                                                channelStride: channelStride)
                 }
                 index += workers
             }
@@ -202,11 +205,12 @@ enum Winograd3D {
         }
     }
 
-    /// `Aᵀ m A` along each axis: products `m[e][co][t]` to 2x2x2 output blocks, plus bias and residual.
+    /// `Aᵀ m A` along each axis: products `m[e][co][t]` to 2x2x2 output blocks, plus bias and
+    /// residual; output channels `channelStride` values apart.
     static func transformOutput(_ m: UnsafePointer<Float>, stride: Int, block: Int, channels: Int, bias: UnsafePointer<Float>?,
                                 residual: UnsafePointer<Float>?, tiling: Tiling, first: Int, tiles: Int,
-                                into out: UnsafeMutablePointer<Float>, od: Int, oh: Int, ow: Int) {
-        let rowStep = block, plane = od * oh * ow
+                                into out: UnsafeMutablePointer<Float>, od: Int, oh: Int, ow: Int, channelStride plane: Int) {
+        let rowStep = block
         var rows = [SIMD4<Float>](repeating: .zero, count: 16)
         rows.withUnsafeMutableBufferPointer { q in
             for co in 0..<channels {

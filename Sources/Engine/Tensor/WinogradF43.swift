@@ -97,13 +97,13 @@ enum WinogradF43 {
     }
 
     /// `Aᵀ m A` along each axis: products `m[e][co][t]` to 4x4x4 output blocks, plus bias and
-    /// residual; eight tiles at a time, one per SIMD lane, as ``transformInput``.
+    /// residual; eight tiles at a time, one per SIMD lane, as ``transformInput``; output channels
+    /// `channelStride` values apart.
     static func transformOutput(_ m: UnsafePointer<Float>, stride: Int, block: Int, channels: Int, bias: UnsafePointer<Float>?,
                                 residual: UnsafePointer<Float>?, tiling: Winograd3D.Tiling, first: Int, tiles: Int,
-                                into out: UnsafeMutablePointer<Float>, od: Int, oh: Int, ow: Int) {
+                                into out: UnsafeMutablePointer<Float>, od: Int, oh: Int, ow: Int, channelStride plane: Int) {
         precondition(stride % 8 == 0, "Winograd batches hold a multiple of 8 tiles")
         let lanes = TileLanes(tiling: tiling, first: first, tiles: tiles, shift: (0, 0, 0), bounds: (od, oh, ow))
-        let plane = od * oh * ow
         var rows = [SIMD8<Float>](repeating: .zero, count: 216)
         rows.withUnsafeMutableBufferPointer { q in
             for co in 0..<channels {

@@ -182,7 +182,7 @@ public struct HDBETNetwork: Sendable {
     }
 
     /// The skip connection on top of `skips` (removed), then `up`'s convolution of `x` upsampled
-    /// to twice its size, normalised: upsampled slab by slab straight into the concatenation,
+    /// to twice its size, normalised: upsampled slab by slab, convolved straight into the concatenation,
     /// which extends the skip's own buffer when it has room (the first level's, see the init
     /// conv) and is otherwise a new one whose upper half is touched only once the skip's is gone.
     func upsampleAndConcatenate(_ x: Tensor, onto skips: inout [Tensor], up: Up, slope: Float, threads t: Int,
@@ -206,7 +206,7 @@ public struct HDBETNetwork: Sendable {
                 data.append(contentsOf: repeatElement(0, count: (channels - lower) * n))
             } else {
                 data = [Float](unsafeUninitializedCapacity: channels * n) { buffer, count in
-                    FreshMemory.populate(buffer.baseAddress!, bytes: channels * n * MemoryLayout<Float>.stride, threads: t)
+                    FreshMemory.populate(buffer.baseAddress!, bytes: lower * n * MemoryLayout<Float>.stride, threads: t)
                     let dst = UnsafeShared(buffer.baseAddress!)
                     data.withUnsafeBufferPointer { skip in
                         let src = UnsafeShared(skip.baseAddress!)
@@ -226,15 +226,7 @@ public struct HDBETNetwork: Sendable {
                                                                         channelStride: stride, threads: t)
                                      }
                                  },
-                                 write: { slices, from, channelStride in
-                                     timed(clock, LayerKind.upsampling) {
-                                         let dst = UnsafeShared(upper), src = UnsafeShared(from)
-                                         Conv3D.perChannel(up.conv.outChannels, threads: t) { c in
-                                             (dst.pointer + c * n + slices.lowerBound * h * w).update(from: src.pointer + c * channelStride,
-                                                                                                     count: slices.count * h * w)
-                                         }
-                                     }
-                                 })
+                                 into: upper, channelStride: n, adding: false)
             }
             timed(clock, LayerKind.norm) { up.norm.normalize(upper, spatialCount: n, leakySlope: slope, threads: t) }
         }
