@@ -46,4 +46,43 @@ import Testing
         }
         #expect(Tensor(channels: 3, depth: d, height: h, width: w, data: out) == expected)
     }
+
+    /// The upsampling convolution written straight into the upper channels of a wider buffer
+    /// (the concatenation) gives the whole-volume result there and leaves the lower channels alone.
+    @Test func upsampledSlabsStraightIntoConcatenation() {
+        let conv = W.conv(4, 3)
+        let small = W.input(4, 5, 3, 4)
+        let (d, h, w) = (10, 6, 8), n = d * h * w
+        let expected = conv(Upsample.trilinearAlignCorners(small, depth: d, height: h, width: w, threads: 2), threads: 2)
+        var out = [Float](repeating: -7, count: 5 * n)
+        out.withUnsafeMutableBufferPointer { p in
+            conv.slabwise(depth: d, height: h, width: w, threads: 2,
+                          fill: { Upsample.trilinearAlignCorners(small, depth: d, height: h, width: w, slices: $0, into: $1, channelStride: $2, threads: 2) },
+                          into: p.baseAddress! + 2 * n, channelStride: n, adding: false)
+        }
+        #expect(Array(out[(2 * n)...]) == expected.data)
+        #expect(out[..<(2 * n)].allSatisfy { $0 == -7 }, "the lower channels were written")
+    }
+
+    /// A norm applied as the slabs are filled gives, bit for bit, the convolution of the
+    /// normalised tensor: in place, into a separate tensor and added onto a residual.
+    @Test func normalisingWhileFillingMatchesNormaliseThenConvolve() {
+        let conv = W.conv(5, 5)
+        let x = W.input(5, 11, 6, 7)
+        let norm = InstanceNorm(weight: [0.5, 1.5, -1, 2, 0.25], bias: [0.1, -0.2, 0.3, 0, 1])
+        let normalised = norm(x, leakySlope: 0.01, threads: 2)
+        let affine = norm.coefficients(of: x, leakySlope: 0.01, threads: 2)
+        var inPlace = x
+        conv.applyInPlace(&inPlace, normalizing: affine, threads: 2)
+        #expect(inPlace == conv(normalised, threads: 2))
+        var residual = W.input(5, 11, 6, 7)
+        let expected = conv(normalised, adding: residual, threads: 2)
+        x.data.withUnsafeBufferPointer { a in
+            residual.data.withUnsafeMutableBufferPointer { p in
+                conv.slabwise(a.baseAddress!, depth: 11, height: 6, width: 7, into: p.baseAddress!, adding: true,
+                              normalizing: affine, threads: 2)
+            }
+        }
+        #expect(residual == expected)
+    }
 }
