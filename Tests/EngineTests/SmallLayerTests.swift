@@ -40,6 +40,15 @@ import Testing
         #expect(maxDifference(fused.data, reference.data) <= 1e-5)
     }
 
+    @Test func fusedSoftmaxNormalisesBlocksAsNormaliseThenSoftmax() {
+        let x = Tensor(channels: 42, depth: 10, height: 20, width: 25, data: values(42 * 5000, seed: 8))
+        let conv = Conv3D(inChannels: 42, outChannels: 2, kernel: 1, weight: values(2 * 42, seed: 9), bias: nil)
+        let norm = InstanceNorm(weight: values(42, seed: 10), bias: values(42, seed: 11))
+        let affine = norm.coefficients(of: x, leakySlope: 0.1, threads: 2)
+        let fused = conv.softmaxOfProduct(x, normalizing: affine, threads: 2)
+        #expect(fused == conv.softmaxOfProduct(norm(x, leakySlope: 0.1, threads: 2), threads: 2), "not bit for bit the same")
+    }
+
     @Test func instanceNormStatisticsStayExactFarFromZero() {
         // a channel whose mean is large beside its spread, the case one-pass sums get wrong
         let n = 10_007

@@ -62,23 +62,32 @@ extension Conv3D {
         return Tensor(channels: outs, depth: d, height: h, width: w, data: out)
     }
 
-    /// The softmax over output channels of this 1x1x1 convolution (no bias) of `x`, in blocks
-    /// of voxels that stay in cache between the product and the softmax.
-    func softmaxOfProduct(_ x: Tensor, threads: Int) -> Tensor {
+    /// The softmax over output channels of this 1x1x1 convolution (no bias) of `x`, or of `x`
+    /// normalised by `normalizing` (applied block by block, so the normalised tensor is never
+    /// written), in blocks of voxels that stay in cache between the product and the softmax.
+    func softmaxOfProduct(_ x: Tensor, normalizing: ChannelAffine? = nil, threads: Int) -> Tensor {
         precondition(kernelSize == [1, 1, 1] && strides == [1, 1, 1] && x.channels == inChannels, "softmaxOfProduct needs a 1x1x1 layer")
         let n = x.spatialCount, classes = outChannels, channels = inChannels, block = 2048
-        var out = [Float](repeating: 0, count: classes * n)
+        var out = FreshMemory.floats(classes * n, threads: threads)
         let weight = self.weight, bias = self.bias ?? [Float](repeating: 0, count: classes)
         x.data.withUnsafeBufferPointer { srcBuf in
             out.withUnsafeMutableBufferPointer { dstBuf in
                 let src = UnsafeShared(srcBuf.baseAddress!), dst = UnsafeShared(dstBuf.baseAddress!)
                 Self.perChannel((n + block - 1) / block, threads: threads) { b in
                     let i0 = b * block, count = min(block, n - i0)
+                    let normalised = normalizing.map { _ in ScratchBuffers.shared.take(channels * block) }
+                    defer { normalised.map { ScratchBuffers.shared.give($0) } }
+                    if let normalizing, let normalised {
+                        for c in 0..<channels {
+                            normalizing.apply(channel: c, from: src.pointer + c * n + i0, to: normalised.pointer + c * block, count: count)
+                        }
+                    }
                     for k in 0..<classes {
                         let logits = dst.pointer + k * n + i0
                         logits.update(repeating: bias[k], count: count)
                         for c in 0..<channels {
-                            let input = src.pointer + c * n + i0, wkc = weight[k * channels + c]
+                            let input = UnsafePointer(normalised.map { $0.pointer + c * block } ?? src.pointer + c * n + i0)
+                            let wkc = weight[k * channels + c]
                             for i in 0..<count { logits[i] += wkc * input[i] }
                         }
                     }

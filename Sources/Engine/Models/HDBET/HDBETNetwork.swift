@@ -116,12 +116,13 @@ public struct HDBETNetwork: Sendable {
                 normalize(&x, loc.norm2, slope: slope, threads: t, clock: clock)
             }
         }
-        // end_conv_1_bn is applied as end_conv_2 reads its slabs
+        // end_conv_1_bn is applied as end_conv_2 reads its slabs,
         convolve(&x, endConv1, threads: t, clock: clock)
         let endAffine = coefficients(x, endNorm1, slope: hyperparameters.networkLeakiness, threads: t, clock: clock)
         convolve(&x, endConv2, normalizing: endAffine, threads: t, clock: clock)
-        normalize(&x, endNorm2, slope: hyperparameters.networkLeakiness, threads: t, clock: clock)
-        return timed(clock, kind(of: segmentation)) { segmentation.softmaxOfProduct(x, threads: t) }
+        // and end_conv_2_bn as the segmentation layer reads its blocks
+        let lastAffine = coefficients(x, endNorm2, slope: hyperparameters.networkLeakiness, threads: t, clock: clock)
+        return timed(clock, kind(of: segmentation)) { segmentation.softmaxOfProduct(x, normalizing: lastAffine, threads: t) }
     }
 
     /// `x` replaced by `conv` of it (over its own buffer where the layer runs by slabs), or of
