@@ -85,4 +85,16 @@ import Testing
         }
         #expect(residual == expected)
     }
+
+    /// A norm of the upper channels only (a concatenation's upsampled half), applied while
+    /// filling: the lower channels go in as they are.
+    @Test func normalisingUpperChannelsOnlyMatchesConcatenationOfNormalisedHalf() {
+        let conv = W.conv(5, 5)
+        let lower = W.input(2, 9, 6, 7), upper = W.input(3, 9, 6, 7)
+        let norm = InstanceNorm(weight: [1.5, -1, 0.5], bias: [0.2, 0, -0.3])
+        let expected = conv(TensorOps.concatChannels(lower, norm(upper, leakySlope: 0.01, threads: 2)), threads: 2)
+        var x = TensorOps.concatChannels(lower, upper)
+        conv.applyInPlace(&x, normalizing: norm.coefficients(of: upper, leakySlope: 0.01, threads: 2).starting(at: 2), threads: 2)
+        #expect(x == expected)
+    }
 }

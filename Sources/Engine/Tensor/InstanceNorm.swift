@@ -111,12 +111,24 @@ struct ChannelAffine: Sendable {
     let scale: [Float], shift: [Float]
     /// The leaky ReLU's slope (1: no activation).
     let slope: Float
+    /// The first channel normalised (`scale[0]` is its); the channels before it are copied as
+    /// they are (a concatenation whose lower channels are already normalised).
+    var firstChannel = 0
+
+    /// The same normalisation for channels `first...` of a wider tensor.
+    func starting(at first: Int) -> ChannelAffine {
+        ChannelAffine(scale: scale, shift: shift, slope: slope, firstChannel: first)
+    }
 
     /// `to[i] = x * scale + shift`, then `v < 0 ? v * slope : v`, for `x = from[i]` of channel
-    /// `c`; `from` and `to` may be the same values.
+    /// `c` (a copy below ``firstChannel``); `from` and `to` may be the same values.
     @inline(__always)
     func apply(channel c: Int, from: UnsafePointer<Float>, to: UnsafeMutablePointer<Float>, count n: Int) {
-        let scale = self.scale[c], shift = self.shift[c], slope = self.slope
+        guard c >= firstChannel else {
+            if UnsafePointer(to) != from { to.update(from: from, count: n) }
+            return
+        }
+        let scale = self.scale[c - firstChannel], shift = self.shift[c - firstChannel], slope = self.slope
         let src = UnsafeRawPointer(from), dst = UnsafeMutableRawPointer(to), vectors = n / 16
         for v in 0..<vectors {
             let y = src.loadUnaligned(fromByteOffset: v * 64, as: SIMD16<Float>.self) * scale + shift

@@ -106,18 +106,22 @@ public struct HDBETNetwork: Sendable {
             apply(contexts[level + 1], to: &x, slope: slope, threads: t, clock: clock)
         }
         normalize(&x, bottomNorm, slope: hyperparameters.networkLeakiness, threads: t, clock: clock)
+        var pending: ChannelAffine?
         for step in 0..<ups.count {
-            x = upsampleAndConcatenate(x, onto: &skips, up: ups[step], slope: slope, threads: t, clock: clock)
+            // each upsampling's norm is left to the next layer when it reads by slabs
+            let next = step < localizations.count ? localizations[step].conv1 : endConv1
+            (x, pending) = upsampleAndConcatenate(x, onto: &skips, up: ups[step], slope: slope, threads: t, clock: clock,
+                                                  leavingNormTo: next.runsBySlabs)
             if step < localizations.count {
                 let loc = localizations[step]
-                convolve(&x, loc.conv1, threads: t, clock: clock)
+                convolve(&x, loc.conv1, normalizing: pending, threads: t, clock: clock)
                 normalize(&x, loc.norm1, slope: slope, threads: t, clock: clock)
                 x = timed(clock, kind(of: loc.conv2)) { loc.conv2(x, threads: t) }
                 normalize(&x, loc.norm2, slope: slope, threads: t, clock: clock)
             }
         }
         // end_conv_1_bn is applied as end_conv_2 reads its slabs,
-        convolve(&x, endConv1, threads: t, clock: clock)
+        convolve(&x, endConv1, normalizing: pending, threads: t, clock: clock)
         let endAffine = coefficients(x, endNorm1, slope: hyperparameters.networkLeakiness, threads: t, clock: clock)
         convolve(&x, endConv2, normalizing: endAffine, threads: t, clock: clock)
         // and end_conv_2_bn as the segmentation layer reads its blocks
@@ -186,19 +190,22 @@ public struct HDBETNetwork: Sendable {
     /// to twice its size, normalised: upsampled slab by slab, convolved straight into the concatenation,
     /// which extends the skip's own buffer when it has room (the first level's, see the init
     /// conv) and is otherwise a new one whose upper half is touched only once the skip's is gone.
+    /// With `leavingNormTo` (the next layer reads by slabs), the upper channels are left as the
+    /// convolution wrote them and their norm is returned, for that layer to apply as it reads.
     func upsampleAndConcatenate(_ x: Tensor, onto skips: inout [Tensor], up: Up, slope: Float, threads t: Int,
-                                clock: LayerClock? = nil) -> Tensor {
+                                clock: LayerClock? = nil, leavingNormTo nextReadsBySlabs: Bool = false) -> (Tensor, ChannelAffine?) {
         let (d, h, w) = (2 * x.depth, 2 * x.height, 2 * x.width)
         let convKind = kind(of: up.conv)
         guard up.conv.runsBySlabs else {
             let upsampled = timed(clock, LayerKind.upsampling) { Upsample.trilinearAlignCorners(x, depth: d, height: h, width: w, threads: t) }
             var y = timed(clock, convKind) { up.conv(upsampled, threads: t) }
             normalize(&y, up.norm, slope: slope, threads: t, clock: clock)
-            return timed(clock, LayerKind.upsampling) { TensorOps.concatChannels(skips.removeLast(), y) }
+            return (timed(clock, LayerKind.upsampling) { TensorOps.concatChannels(skips.removeLast(), y) }, nil)
         }
         let n = d * h * w, lower = skips.last!.channels, channels = lower + up.conv.outChannels
         precondition(skips.last!.shape == [lower, d, h, w], "skip connection \(skips.last!.shape) does not match [\(d), \(h), \(w)]")
         var data = skips.removeLast().data
+        var pending: ChannelAffine?
         timed(clock, LayerKind.upsampling) {
             if data.capacity >= channels * n {
                 // the reserved room's pages mapped in one call per worker, then zeroed (written once)
@@ -229,8 +236,14 @@ public struct HDBETNetwork: Sendable {
                                  },
                                  into: upper, channelStride: n, adding: false)
             }
-            timed(clock, LayerKind.norm) { up.norm.normalize(upper, spatialCount: n, leakySlope: slope, threads: t) }
+            if nextReadsBySlabs {
+                pending = timed(clock, LayerKind.norm) {
+                    up.norm.coefficients(UnsafePointer(upper), spatialCount: n, leakySlope: slope, threads: t).starting(at: lower)
+                }
+            } else {
+                timed(clock, LayerKind.norm) { up.norm.normalize(upper, spatialCount: n, leakySlope: slope, threads: t) }
+            }
         }
-        return Tensor(channels: channels, depth: d, height: h, width: w, data: data)
+        return (Tensor(channels: channels, depth: d, height: h, width: w, data: data), pending)
     }
 }
