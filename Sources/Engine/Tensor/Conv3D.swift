@@ -4,7 +4,8 @@ import Dispatch
 /// A 3D convolution (PyTorch `Conv3d` semantics, weights `[out, in, kd, kh, kw]`), computed as
 /// matrix products on OpenBLAS: Winograd (F(4x4x4, 3x3x3) or F(2x2x2, 3x3x3), see
 /// ``winogradVariant(inChannels:outChannels:)``) for stride-1 3x3x3 kernels with up to
-/// ``winogradMaxPairs`` channel pairs, im2col tiles otherwise; scratch memory stays bounded
+/// ``winogradMaxPairs`` channel pairs (wider ones: F(2,3) with filters transformed at each
+/// call), im2col tiles otherwise; scratch memory stays bounded
 /// whatever the volume size. Kernel, stride and padding may differ per axis (nnU-Net's
 /// `[1, 3, 3]` kernels and `[1, 2, 2]` strides).
 public struct Conv3D: Sendable {
@@ -93,27 +94,32 @@ public struct Conv3D: Sendable {
     }
 
     /// Filters `[out, in, 3, 3, 3]` in Winograd's domain (`[points, out, in]`), each of `threads`
-    /// workers transforming a share of the output channels.
+    /// workers transforming a share of the output channels, a few at a time (about 1 MiB of
+    /// scratch per worker).
     static func transformFilters(_ weight: [Float], outChannels: Int, inChannels: Int, variant: Winograd3D.Variant,
                                  threads: Int) -> [Float] {
         let points = variant.points, pairs = outChannels * inChannels
-        var u = [Float](repeating: 0, count: points * pairs)
-        let workers = max(1, min(threads, outChannels))
-        weight.withUnsafeBufferPointer { w in
-            u.withUnsafeMutableBufferPointer { ub in
+        let chunk = max(1, (1 << 18) / (points * inChannels))
+        let chunks = (outChannels + chunk - 1) / chunk
+        let workers = max(1, min(threads, chunks))
+        return [Float](unsafeUninitializedCapacity: points * pairs) { ub, count in
+            weight.withUnsafeBufferPointer { w in
                 let src = UnsafeShared(w.baseAddress!), dst = UnsafeShared(ub.baseAddress!)
                 DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                    let first = worker * outChannels / workers, end = (worker + 1) * outChannels / workers
-                    let share = (end - first) * inChannels
-                    let part = UnsafeMutablePointer<Float>.allocate(capacity: points * share)
+                    let part = UnsafeMutablePointer<Float>.allocate(capacity: points * chunk * inChannels)
                     defer { part.deallocate() }
-                    Winograd3D.transformWeights(src.pointer + first * inChannels * 27, outChannels: end - first,
-                                                inChannels: inChannels, variant: variant, into: part)
-                    for e in 0..<points { (dst.pointer + e * pairs + first * inChannels).update(from: part + e * share, count: share) }
+                    for index in Swift.stride(from: worker, to: chunks, by: workers) {
+                        let first = index * chunk, share = (min(outChannels, first + chunk) - first) * inChannels
+                        Winograd3D.transformWeights(src.pointer + first * inChannels * 27, outChannels: share / inChannels,
+                                                    inChannels: inChannels, variant: variant, into: part)
+                        for e in 0..<points {
+                            (dst.pointer + e * pairs + first * inChannels).initialize(from: part + e * share, count: share)
+                        }
+                    }
                 }
             }
+            count = points * pairs
         }
-        return u
     }
 
     /// Largest `in * out` run as F(4x4x4, 3x3x3). Its filters take 8x the memory of the
