@@ -58,7 +58,7 @@ public enum EngineBenchmarks {
                           bias: [Float](repeating: 0.1, count: outChannels))
         var out: Tensor?
         let seconds = bestTime(repeats: repeats) { out = conv(x, threads: threads) }
-        let directSeconds = conv.usesWinograd ? bestTime(repeats: repeats) { out = conv.direct(x, threads: threads) } : seconds
+        let directSeconds = conv.runsWinograd ? bestTime(repeats: repeats) { out = conv.direct(x, threads: threads) } : seconds
         let voxels = Double(out!.spatialCount)
         let flops = 2 * Double(outChannels * inChannels * 27) * voxels
         return ConvResult(name: name, inChannels: inChannels, outChannels: outChannels, size: size, stride: stride,

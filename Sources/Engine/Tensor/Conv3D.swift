@@ -4,7 +4,8 @@ import Dispatch
 /// A 3D convolution (PyTorch `Conv3d` semantics, weights `[out, in, kd, kh, kw]`), computed as
 /// matrix products on OpenBLAS: Winograd (F(4x4x4, 3x3x3) or F(2x2x2, 3x3x3), see
 /// ``winogradVariant(inChannels:outChannels:)``) for stride-1 3x3x3 kernels with up to
-/// ``winogradMaxPairs`` channel pairs, im2col tiles otherwise; scratch memory stays bounded
+/// ``winogradMaxPairs`` channel pairs (wider ones: F(2,3) with filters transformed at each
+/// call), im2col tiles otherwise; scratch memory stays bounded
 /// whatever the volume size. Kernel, stride and padding may differ per axis (nnU-Net's
 /// `[1, 3, 3]` kernels and `[1, 2, 2]` strides).
 public struct Conv3D: Sendable {
@@ -64,23 +65,62 @@ public struct Conv3D: Sendable {
         let variant = Self.winogradVariant(inChannels: inChannels, outChannels: outChannels)
         winogradVariant = variant
         if kernel == [3, 3, 3] && stride == [1, 1, 1] && inChannels * outChannels <= Self.winogradMaxPairs {
-            var u = [Float](repeating: 0, count: variant.points * outChannels * inChannels)
-            weight.withUnsafeBufferPointer { w in
-                u.withUnsafeMutableBufferPointer { Winograd3D.transformWeights(w.baseAddress!, outChannels: outChannels,
-                                                                                inChannels: inChannels, variant: variant,
-                                                                                into: $0.baseAddress!) }
-            }
-            winogradWeight = u
+            winogradWeight = Self.transformFilters(weight, outChannels: outChannels, inChannels: inChannels, variant: variant,
+                                                   threads: EngineThreads.available)
         } else {
             winogradWeight = nil
         }
     }
 
-    /// Whether this convolution runs as Winograd (F(4,3) or F(2,3)).
+    /// Whether this convolution keeps its filters in Winograd's domain (F(4,3) or F(2,3)); only
+    /// those run slab by slab.
     public var usesWinograd: Bool { winogradWeight != nil }
 
-    /// `winograd F(4,3)` or `winograd F(2,3)` where Winograd runs, `im2col` otherwise.
-    public var algorithm: String { usesWinograd ? (winogradVariant == .f4 ? "winograd F(4,3)" : "winograd F(2,3)") : "im2col" }
+    /// Whether this is a stride-1 3x3x3 convolution too wide to keep its transformed filters
+    /// (more than ``winogradMaxPairs`` channel pairs): it runs as Winograd F(2,3) with filters
+    /// transformed at each call (29 MiB for 336x336 channels, freed after the call) instead of im2col.
+    public var transformsFiltersPerCall: Bool {
+        winogradWeight == nil && kernelSize == [3, 3, 3] && strides == [1, 1, 1]
+    }
+
+    /// Whether this convolution runs as Winograd, with kept or per-call filters.
+    public var runsWinograd: Bool { usesWinograd || transformsFiltersPerCall }
+
+    /// `winograd F(4,3)` or `winograd F(2,3)` where Winograd runs with kept filters,
+    /// `winograd F(2,3) per call` where its filters are transformed at each call, `im2col` otherwise.
+    public var algorithm: String {
+        usesWinograd ? (winogradVariant == .f4 ? "winograd F(4,3)" : "winograd F(2,3)")
+            : transformsFiltersPerCall ? "winograd F(2,3) per call" : "im2col"
+    }
+
+    /// Filters `[out, in, 3, 3, 3]` in Winograd's domain (`[points, out, in]`), each of `threads`
+    /// workers transforming a share of the output channels, a few at a time (about 1 MiB of
+    /// scratch per worker).
+    static func transformFilters(_ weight: [Float], outChannels: Int, inChannels: Int, variant: Winograd3D.Variant,
+                                 threads: Int) -> [Float] {
+        let points = variant.points, pairs = outChannels * inChannels
+        let chunk = max(1, (1 << 18) / (points * inChannels))
+        let chunks = (outChannels + chunk - 1) / chunk
+        let workers = max(1, min(threads, chunks))
+        return [Float](unsafeUninitializedCapacity: points * pairs) { ub, count in
+            weight.withUnsafeBufferPointer { w in
+                let src = UnsafeShared(w.baseAddress!), dst = UnsafeShared(ub.baseAddress!)
+                DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                    let part = UnsafeMutablePointer<Float>.allocate(capacity: points * chunk * inChannels)
+                    defer { part.deallocate() }
+                    for index in Swift.stride(from: worker, to: chunks, by: workers) {
+                        let first = index * chunk, share = (min(outChannels, first + chunk) - first) * inChannels
+                        Winograd3D.transformWeights(src.pointer + first * inChannels * 27, outChannels: share / inChannels,
+                                                    inChannels: inChannels, variant: variant, into: part)
+                        for e in 0..<points {
+                            (dst.pointer + e * pairs + first * inChannels).initialize(from: part + e * share, count: share)
+                        }
+                    }
+                }
+            }
+            count = points * pairs
+        }
+    }
 
     /// Largest `in * out` run as F(4x4x4, 3x3x3). Its filters take 8x the memory of the
     /// definition's (216 points against 27 taps; F(2,3): 2.4x); the wider layers (HD-BET's
@@ -100,10 +140,21 @@ public struct Conv3D: Sendable {
     /// Applies the convolution on `threads` workers, plus `residual` (same shape as the output)
     /// when given, added as the output is written.
     public func callAsFunction(_ x: Tensor, adding residual: Tensor? = nil, threads: Int = EngineThreads.available) -> Tensor {
-        guard let winogradWeight else {
-            let y = direct(x, threads: threads)
-            return residual.map { TensorOps.add(y, $0) } ?? y
+        if let winogradWeight {
+            return winograd(x, filters: winogradWeight, variant: winogradVariant, adding: residual, threads: threads)
         }
+        if transformsFiltersPerCall {
+            let filters = Self.transformFilters(weight, outChannels: outChannels, inChannels: inChannels, variant: .f2,
+                                                threads: threads)
+            return winograd(x, filters: filters, variant: .f2, adding: residual, threads: threads)
+        }
+        let y = direct(x, threads: threads)
+        return residual.map { TensorOps.add(y, $0) } ?? y
+    }
+
+    /// The convolution as Winograd `variant` with `filters` in its transformed domain.
+    private func winograd(_ x: Tensor, filters: [Float], variant: Winograd3D.Variant, adding residual: Tensor?,
+                          threads: Int) -> Tensor {
         precondition(x.channels == inChannels, "conv expects \(inChannels) channels, got \(x.channels)")
         EngineThreads.useSingleThreadedBLAS()
         let od = outputSize(x.depth, axis: 0), oh = outputSize(x.height, axis: 1), ow = outputSize(x.width, axis: 2)
@@ -111,12 +162,12 @@ public struct Conv3D: Sendable {
         var out = FreshMemory.floats(outChannels * od * oh * ow, threads: threads)
         precondition(residual == nil || residual!.shape == [outChannels, od, oh, ow], "conv residual shape")
         x.data.withUnsafeBufferPointer { src in
-            winogradWeight.withUnsafeBufferPointer { u in
+            filters.withUnsafeBufferPointer { u in
                 out.withUnsafeMutableBufferPointer { dst in
                     (bias ?? []).withUnsafeBufferPointer { b in
                       (residual?.data ?? []).withUnsafeBufferPointer { r in
                         Winograd3D.convolve(Winograd3D.Shape(x), src: src.baseAddress!, transformedWeights: u.baseAddress!,
-                                            variant: winogradVariant,
+                                            variant: variant,
                                             bias: bias == nil ? nil : b.baseAddress,
                                             residual: residual == nil ? nil : r.baseAddress,
                                             outChannels: outChannels, pads: paddings, out: dst.baseAddress!,
@@ -193,46 +244,70 @@ public struct Conv3D: Sendable {
 
     /// Fills `col` (`[in*kd*kh*kw, lines*ow]`) with the input patches of output lines
     /// `line0 ..< line0+lines` (line = z*oh + y); zero where the kernel hangs over the border.
-    private func im2col(_ src: UnsafePointer<Float>, _ x: Tensor, into col: UnsafeMutablePointer<Float>,
+    /// With a stride along x, each input row is first split into its `sx` phases (voxels
+    /// `sx*j + q` for each `q`), so that every patch row is a contiguous copy of one phase.
+    func im2col(_ src: UnsafePointer<Float>, _ x: Tensor, into col: UnsafeMutablePointer<Float>,
                         line0: Int, lines: Int, oh: Int, ow: Int) {
         let (kd, kh, kw) = (kernelSize[0], kernelSize[1], kernelSize[2])
         let (sz, sy, sx) = (strides[0], strides[1], strides[2])
         let (pz, py, px) = (paddings[0], paddings[1], paddings[2])
         let (d, h, w) = (x.depth, x.height, x.width)
-        let tileN = lines * ow
-        let kVolume = kd * kh * kw
-        let rows = inChannels * kVolume
-        for r in 0..<rows {
-            let ci = r / kVolume
-            let kz = (r / (kh * kw)) % kd, ky = (r / kw) % kh, kx = r % kw
-            let rowPtr = col + r * tileN
+        let tileN = lines * ow, phaseLength = (w + sx - 1) / sx
+        // per kx: the outputs [first, end) whose input x = ox*sx - px + kx lies in the row, read
+        // from phase (kx - px) mod sx at offset ox + floor((kx - px) / sx)
+        let spans = (0..<kw).map { kx -> (first: Int, end: Int, from: Int) in
+            let shift = kx - px, q = ((shift % sx) + sx) % sx
+            let first = min(ow, max(0, (-shift + sx - 1) / sx)), last = w - 1 - shift
+            let end = last < 0 ? first : max(first, min(ow, last / sx + 1))
+            return (first, end, sx == 1 ? shift : q * phaseLength + (shift - q) / sx)
+        }
+        let phases = UnsafeMutablePointer<Float>.allocate(capacity: sx == 1 ? 0 : sx * phaseLength)
+        defer { phases.deallocate() }
+        for group in 0..<(inChannels * kd * kh) {
+            let ci = group / (kd * kh), kz = (group / kh) % kd, ky = group % kh
+            let rows = col + group * kw * tileN
             let channel = src + ci * d * h * w
-            let lo = sx == 1 ? max(0, px - kx) : 0, hi = sx == 1 ? max(lo, min(ow, w + px - kx)) : 0
             for l in 0..<lines {
                 let line = line0 + l
                 let iz = (line / oh) * sz - pz + kz
                 let iy = (line % oh) * sy - py + ky
-                let dst = rowPtr + l * ow
                 if iz < 0 || iz >= d || iy < 0 || iy >= h {
-                    dst.update(repeating: 0, count: ow)
+                    for kx in 0..<kw { (rows + kx * tileN + l * ow).update(repeating: 0, count: ow) }
                     continue
                 }
-                let input = channel + (iz * h + iy) * w
-                if sx == 1 {
-                    // input x = ox - px + kx, valid for ox in [lo, hi)
-                    if lo > 0 { dst.update(repeating: 0, count: lo) }
-                    if hi > lo { (dst + lo).update(from: input + (lo - px + kx), count: hi - lo) }
-                    if hi < ow { (dst + hi).update(repeating: 0, count: ow - hi) }
-                } else {
-                    // input x = ox * sx - px + kx, inside the row for ox in [first, end)
-                    let first = min(ow, max(0, (px - kx + sx - 1) / sx)), last = w - 1 + px - kx
-                    let end = last < 0 ? first : max(first, min(ow, last / sx + 1))
-                    if first > 0 { dst.update(repeating: 0, count: first) }
-                    let row = input - px + kx
-                    for ox in first..<end { dst[ox] = row[ox * sx] }
-                    if end < ow { (dst + end).update(repeating: 0, count: ow - end) }
+                var input = channel + (iz * h + iy) * w
+                if sx > 1 {
+                    Self.splitPhases(input, count: w, stride: sx, phaseLength: phaseLength, into: phases)
+                    input = UnsafePointer(phases)
+                }
+                for (kx, span) in spans.enumerated() {
+                    let dst = rows + kx * tileN + l * ow
+                    if span.first > 0 { dst.update(repeating: 0, count: span.first) }
+                    if span.end > span.first {
+                        (dst + span.first).update(from: input + (span.first + span.from), count: span.end - span.first)
+                    }
+                    if span.end < ow { (dst + span.end).update(repeating: 0, count: ow - span.end) }
                 }
             }
+        }
+    }
+
+    /// `phases[q * phaseLength + j] = row[stride * j + q]` for the `count` values of `row`.
+    private static func splitPhases(_ row: UnsafePointer<Float>, count: Int, stride: Int, phaseLength: Int,
+                                    into phases: UnsafeMutablePointer<Float>) {
+        var x = 0
+        if stride == 2 {
+            let odd = phases + phaseLength
+            while x + 16 <= count {
+                let v = UnsafeRawPointer(row + x).loadUnaligned(as: SIMD16<Float>.self)
+                UnsafeMutableRawPointer(phases + x / 2).storeBytes(of: v.evenHalf, as: SIMD8<Float>.self)
+                UnsafeMutableRawPointer(odd + x / 2).storeBytes(of: v.oddHalf, as: SIMD8<Float>.self)
+                x += 16
+            }
+        }
+        while x < count {
+            phases[(x % stride) * phaseLength + x / stride] = row[x]
+            x += 1
         }
     }
 }

@@ -50,7 +50,7 @@ extension HDBETNetwork {
         if conv.inChannels == 1 { return LayerKind.initConv }
         if conv.outChannels == hyperparameters.classes && conv.kernelSize == [1, 1, 1] { return LayerKind.segmentation }
         return conv.kernelSize == [1, 1, 1] ? "1x1x1"
-            : conv.stride == 2 ? "3x3x3 stride 2" : conv.usesWinograd ? "3x3x3 " + conv.algorithm : "3x3x3 im2col"
+            : conv.stride == 2 ? "3x3x3 stride 2" : "3x3x3 " + conv.algorithm
     }
 
     /// Names of the network's timed stages that are not one convolution algorithm.
