@@ -43,7 +43,7 @@ import Testing
 
     @Test func aRealScanWrittenInMembersInflatesToTheSingleStreamBytes() throws {
         let volume = try NiftiReader().read(TestData.real("ch2.nii.gz"))
-        #expect(volume.storage.count > 4 * NiftiWriter.defaultGzipBlockBytes)
+        #expect(volume.storage.count > 3 * NiftiWriter.defaultGzipBlockBytes, "several blocks")
         let folder = TestData.temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let single = folder + "/single.nii.gz", members = folder + "/members.nii.gz", one = folder + "/one-worker.nii.gz"
