@@ -194,11 +194,6 @@ static nifti_dmat44 mat_in(const double *in) {
     return m;
 }
 
-int dfc_nifti_write(const char *path, const dfc_nifti_header *h, const void *data, int64_t nbytes,
-                    int64_t *data_offset) {
-    return dfc_nifti_write_members(path, h, data, nbytes, NULL, NULL, 0, data_offset);
-}
-
 /* Writes every byte of `n` at `p` to `fd`; 0 or an errno. */
 static int write_all(int fd, const char *p, int64_t n) {
     while (n > 0) {
@@ -214,21 +209,28 @@ static int write_all(int fd, const char *p, int64_t n) {
     return 0;
 }
 
-/* The image file (after libnifti has written the header, and for a pair has left the image
-   file open and empty) takes the ready gzip members: appended to a single file's header
-   member, or as the whole of a pair's image file. 0 or an errno. */
-static int put_members(const char *image_path, int pair, const void *const *members, const int64_t *sizes, int count) {
-    int fd = open(image_path, O_WRONLY | O_CLOEXEC | (pair ? O_TRUNC : O_APPEND));
-    if (fd < 0) return errno ? errno : EIO;
-    int failed = 0;
-    for (int i = 0; i < count && !failed; i++) failed = write_all(fd, (const char *)members[i], sizes[i]);
+int dfc_append_file(const char *path, const void *data, int64_t n) {
+    int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (fd < 0) return errno ? -errno : -EIO;
+    int failed = write_all(fd, (const char *)data, n);
     if (close(fd) != 0 && !failed) failed = errno ? errno : EIO;
-    return failed;
+    return -failed;
 }
 
-int dfc_nifti_write_members(const char *path, const dfc_nifti_header *h, const void *data, int64_t nbytes,
-                            const void *const *members, const int64_t *member_sizes, int member_count,
-                            int64_t *data_offset) {
+static int write_nifti(const char *path, const dfc_nifti_header *h, const void *data, int64_t nbytes,
+                       int header_only, int64_t *data_offset);
+
+int dfc_nifti_write(const char *path, const dfc_nifti_header *h, const void *data, int64_t nbytes,
+                    int64_t *data_offset) {
+    return write_nifti(path, h, data, nbytes, 0, data_offset);
+}
+
+int dfc_nifti_write_header(const char *path, const dfc_nifti_header *h, int64_t *data_offset) {
+    return write_nifti(path, h, NULL, 0, 1, data_offset);
+}
+
+static int write_nifti(const char *path, const dfc_nifti_header *h, const void *data, int64_t nbytes,
+                       int header_only, int64_t *data_offset) {
     quiet();
     int64_t dims[8];
     for (int i = 0; i < 8; i++) dims[i] = h->dim[i];
@@ -272,21 +274,25 @@ int dfc_nifti_write_members(const char *path, const dfc_nifti_header *h, const v
     /* gzip level 1 (measured: 2-5x faster to write than zlib's default 6, files 1-11% larger) */
     znzFile fp = nifti_image_write_hdr_img2(nim, 2, nifti_is_gzfile(path) ? "wb1" : "wb", NULL, NULL);
     *data_offset = nim->iname_offset;
-    char *image_path = member_count > 0 && nim->iname ? strdup(nim->iname) : NULL;
+    char *image_path = header_only && nim->iname ? strdup(nim->iname) : NULL;
     int pair = nim->nifti_type == NIFTI_FTYPE_NIFTI1_2 || nim->nifti_type == NIFTI_FTYPE_NIFTI2_2
         || nim->nifti_type == NIFTI_FTYPE_ANALYZE;
     nifti_image_free(nim);
     if (znz_isnull(fp)) { free(image_path); return errno ? -errno : DFC_WRITE_REFUSED; }
-    if (member_count > 0) {
+    if (header_only) {
         /* the header's own gzip member ends here (a single file: header, extender and the
-           zeros up to the data; a pair's image file: nothing yet), then the data's members */
+           zeros up to the data); a pair's image file is left empty for the data's members */
         errno = 0;
         int closed = znzclose(fp);
         if (closed != 0) { free(image_path); return errno ? -errno : -EIO; }
         if (image_path == NULL) return -ENOMEM;
-        int failed = put_members(image_path, pair, members, member_sizes, member_count);
+        int failed = 0;
+        if (pair) {
+            int fd = open(image_path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+            if (fd < 0 || close(fd) != 0) failed = errno ? errno : EIO;
+        }
         free(image_path);
-        return failed ? -failed : 0;
+        return -failed;
     }
     const char *p = (const char *)data;
     int64_t left = nbytes;

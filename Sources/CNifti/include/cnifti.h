@@ -81,13 +81,12 @@ enum { DFC_WRITE_REFUSED = -100000 };
 int dfc_nifti_write(const char *path, const dfc_nifti_header *header, const void *data, int64_t nbytes,
                     int64_t *data_offset);
 
-/// As `dfc_nifti_write`, with the data already compressed (gzip files only): libnifti writes
-/// the header (a single file's header in a gzip member of its own), then the `member_count`
-/// complete gzip members follow it in order (for a pair, they make the whole image file).
-/// `data` and `nbytes` are unused when `member_count` > 0.
-int dfc_nifti_write_members(const char *path, const dfc_nifti_header *header, const void *data, int64_t nbytes,
-                            const void *const *members, const int64_t *member_sizes, int member_count,
-                            int64_t *data_offset);
+/// As `dfc_nifti_write`, the header only, for data that follows as ready gzip members
+/// (`dfc_append_file`): a single file's header, extender and padding up to the data offset
+/// in a gzip member of its own, closed; for a pair, the header file and an empty image file.
+int dfc_nifti_write_header(const char *path, const dfc_nifti_header *header, int64_t *data_offset);
+/// Appends `n` bytes to the end of an existing file. Returns 0 or -errno.
+int dfc_append_file(const char *path, const void *data, int64_t n);
 /// The largest gzip member `dfc_gzip_member` can make of `n` bytes.
 int64_t dfc_gzip_bound(int64_t n);
 /// Compresses `n` bytes at `src` into one complete gzip member (header, deflate at zlib

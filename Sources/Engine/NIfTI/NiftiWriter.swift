@@ -76,14 +76,23 @@ public struct NiftiWriter: Sendable {
         defer { for t in temporaries { unlink(t) } }
 
         var dataOffset: Int64 = 0
-        let members = form.isCompressed && volume.storage.count > (gzipBlockBytes ?? .max)
-            ? volume.storage.withUnsafeBytes { GzipMembers($0, blockBytes: gzipBlockBytes!, threads: threads) } : nil
-        if members?.failed == true { throw NiftiError(.writeFailed("the data could not be compressed"), path: path) }
-        let rc = volume.storage.withUnsafeBytes { bytes in
+        var rc: Int32 = 0, memberSizes: [Int64]? = nil
+        if form.isCompressed, let block = gzipBlockBytes, volume.storage.count > block {
             var raw = header.raw
-            guard let members else { return dfc_nifti_write(tmpHeader, &raw, bytes.baseAddress, Int64(bytes.count), &dataOffset) }
-            return members.withPointers { pointers, sizes in
-                dfc_nifti_write_members(tmpHeader, &raw, nil, 0, pointers, sizes, Int32(members.count), &dataOffset)
+            rc = dfc_nifti_write_header(tmpHeader, &raw, &dataOffset)
+            if rc == 0 {
+                memberSizes = volume.storage.withUnsafeBytes { bytes in
+                    GzipMembers.compress(bytes, blockBytes: block, threads: threads) { member in
+                        rc = dfc_append_file(tmpImage, member.baseAddress, Int64(member.count))
+                        return rc == 0
+                    }
+                }
+                if memberSizes == nil && rc == 0 { throw NiftiError(.writeFailed("the data could not be compressed"), path: path) }
+            }
+        } else {
+            rc = volume.storage.withUnsafeBytes { bytes in
+                var raw = header.raw
+                return dfc_nifti_write(tmpHeader, &raw, bytes.baseAddress, Int64(bytes.count), &dataOffset)
             }
         }
         guard rc == 0 else {
@@ -93,7 +102,7 @@ public struct NiftiWriter: Sendable {
             throw error
         }
         try verify(header: header, tmpHeader: tmpHeader, tmpImage: tmpImage, isPair: form.isPair,
-                   dataOffset: dataOffset, storage: volume.storage, members: members, path: path)
+                   dataOffset: dataOffset, storage: volume.storage, members: memberSizes, path: path)
         var placed: [String] = []  // final names this write put in place: removed again if it fails
         do {
             for t in temporaries { try DurableFile.fsyncFile(t) }
@@ -122,7 +131,7 @@ public struct NiftiWriter: Sendable {
     /// the bytes written, and nothing follows them. Gzip members are re-read on the workers,
     /// each at its place in the file, after the header's own member.
     private func verify(header: NiftiHeader, tmpHeader: String, tmpImage: String, isPair: Bool,
-                        dataOffset: Int64, storage: [UInt8], members: GzipMembers?, path: String) throws(NiftiError) {
+                        dataOffset: Int64, storage: [UInt8], members: [Int64]?, path: String) throws(NiftiError) {
         var prefix = [UInt8](repeating: 0, count: NiftiRawHeader.maxHeaderSize)
         let got = dfc_read_prefix(tmpHeader, &prefix, Int64(prefix.count))
         let n = Int(header.raw.ndim)
@@ -137,15 +146,17 @@ public struct NiftiWriter: Sendable {
         if members != nil { checks = [] }
         if isPair { checks.append((tmpHeader, stored.headerSize, 0, 4)) }  // header, then its 4-byte extender
         var statuses: [Int32] = []
-        if let members {
+        if let members, let block = gzipBlockBytes {
             // the image file: the header's member inflating to exactly the data offset (none
             // in a pair's image file), then the data's members, and nothing after them
             var st = stat()
             let size: Int64 = stat(tmpImage, &st) == 0 ? Int64(st.st_size) : -1
-            let start = size - members.totalBytes
+            let start = size - members.reduce(0, +)
             statuses.append(start < 0 || (isPair ? start != 0 : start == 0) ? Int32(DFC_READ_SHORT)
                             : isPair ? Int32(DFC_READ_OK) : dfc_verify_gzip_member(tmpImage, 0, start, nil, dataOffset))
-            statuses.append(storage.withUnsafeBytes { members.verify(file: tmpImage, start: start, against: $0, threads: threads) })
+            statuses.append(storage.withUnsafeBytes {
+                GzipMembers.verify(file: tmpImage, start: start, sizes: members, blockBytes: block, against: $0, threads: threads)
+            })
         }
         for (file, offset, count, trailing) in checks {
             statuses.append(storage.withUnsafeBytes { bytes in
