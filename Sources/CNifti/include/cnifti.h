@@ -81,6 +81,22 @@ enum { DFC_WRITE_REFUSED = -100000 };
 int dfc_nifti_write(const char *path, const dfc_nifti_header *header, const void *data, int64_t nbytes,
                     int64_t *data_offset);
 
+/// As `dfc_nifti_write`, the header only, for data that follows as ready gzip members
+/// (`dfc_append_file`): a single file's header, extender and padding up to the data offset
+/// in a gzip member of its own, closed; for a pair, the header file and an empty image file.
+int dfc_nifti_write_header(const char *path, const dfc_nifti_header *header, int64_t *data_offset);
+/// Appends `n` bytes to the end of an existing file. Returns 0 or -errno.
+int dfc_append_file(const char *path, const void *data, int64_t n);
+/// The largest gzip member `dfc_gzip_member` can make of `n` bytes.
+int64_t dfc_gzip_bound(int64_t n);
+/// Compresses `n` bytes at `src` into one complete gzip member (header, deflate at zlib
+/// `level`, CRC-32 and length) in `dst`, which has room for `capacity` bytes. Returns the
+/// member's size, or -1.
+int64_t dfc_gzip_member(const void *src, int64_t n, int level, void *dst, int64_t capacity);
+/// Re-reads the `size` bytes at `offset` of a written file as exactly one gzip member (CRC and
+/// length checked) that inflates to exactly `nbytes` bytes equal to `expected` (NULL: only
+/// counted). Returns a DFC_READ_ code.
+int dfc_verify_gzip_member(const char *path, int64_t offset, int64_t size, const void *expected, int64_t nbytes);
 /// The orientation codes libnifti derives from a 4x4 matrix (NIFTI_L2R ... NIFTI_S2I).
 void dfc_orientation(const double *matrix16, int *i, int *j, int *k);
 

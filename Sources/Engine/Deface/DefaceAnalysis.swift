@@ -51,8 +51,14 @@ extension Defacer {
         // above 5% (a little wider than its 50% mask), continued past the field of view's edges
         var guarded = brainMask.probability.map { $0 > Self.guardProbability ? UInt8(1) : 0 }
         for i in guarded.indices where edges.mask[i] != 0 { guarded[i] = 1 }
-        let distance = DistanceTransform.distance(to: guarded, grid: grid, spacing: spacing, threads: options.threads)
-        let brainDistance = DistanceTransform.distance(to: edges.mask, grid: grid, spacing: spacing, threads: options.threads)
+        // both distances are read only where the face or the ears are (elsewhere they read 0:
+        // at the brain, nothing removed)
+        let earBox = VoxelBox.around([regions.ears], grid: grid, threads: options.threads)
+        let regionBox = earBox.union(VoxelBox.around([regions.face], grid: grid, threads: options.threads))
+        let distance = DistanceTransform.distance(to: guarded, grid: grid, spacing: spacing, threads: options.threads,
+                                                  box: regionBox)
+        let brainDistance = DistanceTransform.distance(to: edges.mask, grid: grid, spacing: spacing, threads: options.threads,
+                                                       box: earBox)
         // measured between voxel edges, not centres: a 5 mm slice whose centre is 5 mm from the
         // brain reaches to within 2.5 mm of it
         let margin = Float(options.marginMM + (spacing.max() ?? 1) / 2)

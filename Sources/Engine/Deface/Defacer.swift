@@ -59,13 +59,13 @@ public struct Defacer: Sendable {
         report.inputSHA256 = inputHash
         var written: [String] = []
         do {
-            let maskWriter = NiftiWriter(descrip: "defacer \(DefacerVersion.string) face mask (1 = removed)")
+            let maskWriter = NiftiWriter(descrip: "defacer \(DefacerVersion.string) face mask (1 = removed)", threads: options.threads)
             if let path = outputs.faceMask {
                 written += try maskWriter.write(volume.derivedMask(nativeRemoval), to: path)
                 report.outputs["faceMask"] = DurableFile.fileName(of: path)
             }
             if let path = outputs.brainMask {
-                let writer = NiftiWriter(descrip: "defacer \(DefacerVersion.string) brain mask (HD-BET)")
+                let writer = NiftiWriter(descrip: "defacer \(DefacerVersion.string) brain mask (HD-BET)", threads: options.threads)
                 written += try writer.write(volume.derivedMask(result.reorientation.toNative(result.brain)), to: path)
                 report.outputs["brainMask"] = DurableFile.fileName(of: path)
             }
@@ -74,7 +74,7 @@ public struct Defacer: Sendable {
                 written.append(path)
                 report.outputs["qcPicture"] = DurableFile.fileName(of: path)
             }
-            written += try NiftiWriter(descrip: "defaced by defacer \(DefacerVersion.string)").write(volume, to: outputs.defaced)
+            written += try NiftiWriter(descrip: "defaced by defacer \(DefacerVersion.string)", threads: options.threads).write(volume, to: outputs.defaced)
             report.outputs["defaced"] = DurableFile.fileName(of: outputs.defaced)
             clock.lap("write")
             for path in written { report.outputSHA256[DurableFile.fileName(of: path)] = FileHash.sha256(ofRegularFile: path) ?? "" }

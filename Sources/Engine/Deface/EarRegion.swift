@@ -27,8 +27,13 @@ public enum EarRegion {
         let core = depth.map { $0 > ball ? UInt8(1) : 0 }
         let fromCore = DistanceTransform.distance(to: core, grid: grid, spacing: spacing, threads: threads)
         let smooth = fromCore.map { $0 <= ball ? UInt8(1) : 0 }
-        let underOutline = DistanceTransform.distance(to: smooth.map { 1 - $0 }, grid: grid, spacing: spacing, threads: threads)
         let t = frame.transform
+        // the layer's depth is read only in the box below (both sides, below the brain's
+        // centre); elsewhere it reads as infinitely deep, which leaves nothing there
+        let earBox = VoxelBox.covering(headLow: SIMD3(-.infinity, -0.32 * size.y, -0.60 * size.z),
+                                       headHigh: SIMD3(.infinity, 0.12 * size.y, 0), frame: t, grid: grid, spacing: spacing)
+        let underOutline = DistanceTransform.distance(to: smooth.map { 1 - $0 }, grid: grid, spacing: spacing, threads: threads,
+                                                      box: earBox, elsewhere: .infinity)
         func inBox(_ h: SIMD3<Double>) -> Bool {
             abs(h.x) > 0.36 * size.x && h.y > -0.32 * size.y && h.y < 0.12 * size.y && h.z > -0.60 * size.z
         }

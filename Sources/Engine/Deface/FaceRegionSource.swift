@@ -88,7 +88,9 @@ enum FaceRegionSource: Sendable {
             }
             clock.lap("face and ears (nnU-Net \(model.folderName))")
             var face = view.toRAS(found.face), ears = view.toRAS(found.ears), marked = 0
-            let fromBrain = DistanceTransform.distance(to: brain, grid: grid, spacing: spacing, threads: threads)
+            // read only where a label is (elsewhere 0: at the brain, the label cleared)
+            let fromBrain = DistanceTransform.distance(to: brain, grid: grid, spacing: spacing, threads: threads,
+                                                       box: VoxelBox.around([face, ears], grid: grid, threads: threads))
             let limit = Float(marginMM + (spacing.max() ?? 1) / 2 + Self.modelBudgetMM)
             for i in face.indices where face[i] != 0 || ears[i] != 0 {
                 if head[i] != 0 { marked += 1 }

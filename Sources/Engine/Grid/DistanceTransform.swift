@@ -9,11 +9,21 @@ public enum DistanceTransform {
     /// One pass along each axis (x over rows, y within each slice, z within each coronal
     /// plane), each pass split over `threads` workers; every line's arithmetic is the same
     /// whatever the number of workers.
+    ///
+    /// With `box`, only the voxels in the box get their distance, exactly the value the whole
+    /// grid's transform gives them (every line a box voxel depends on is transformed whole, the
+    /// same way; only lines and values nothing in the box reads are skipped); every other voxel
+    /// is set to `elsewhere`, which the caller chooses so that a value read there by mistake
+    /// fails safe.
     public static func distance(to mask: [UInt8], grid: Grid3D, spacing: [Double],
-                                threads: Int = EngineThreads.available) -> [Float] {
+                                threads: Int = EngineThreads.available,
+                                box: VoxelBox? = nil, elsewhere: Float = 0) -> [Float] {
         let (nx, ny, nz) = (grid.nx, grid.ny, grid.nz)
         let w = (0..<3).map { Float(spacing[$0] * spacing[$0]) }
         guard grid.count > 0 else { return [] }
+        let box = box ?? .whole(grid)
+        guard !box.isEmpty else { return [Float](repeating: elsewhere, count: grid.count) }
+        let (lo, hi) = (box.lower, box.upper)
         // every value is written by the first pass
         return [Float](unsafeUninitializedCapacity: grid.count) { buffer, initialized in
             mask.withUnsafeBufferPointer { maskBuffer in
@@ -24,15 +34,43 @@ public enum DistanceTransform {
                         nearestInRow(m.pointer + row * nx, n: nx, w: w[0], into: out.pointer + row * nx)
                     }
                 }
-                // along y within each axial slice, along z within each coronal plane
+                // along y within each axial slice (the box's columns, every slice: the z pass
+                // reads them whole), then along z within each coronal plane of the box
                 ParallelSlices.forEach(nz, threads: threads) { z in
-                    columns(out.pointer + z * nx * ny, count: nx, length: ny, stride: nx, w: w[1], root: false)
+                    columns(out.pointer + z * nx * ny + lo.x, count: hi.x - lo.x, length: ny, stride: nx,
+                            keep: lo.y..<hi.y, w: w[1], root: false)
                 }
-                ParallelSlices.forEach(ny, threads: threads) { y in
-                    columns(out.pointer + y * nx, count: nx, length: nz, stride: nx * ny, w: w[2], root: true)
+                ParallelSlices.forEach(hi.y - lo.y, threads: threads) { y in
+                    columns(out.pointer + (lo.y + y) * nx + lo.x, count: hi.x - lo.x, length: nz, stride: nx * ny,
+                            keep: lo.z..<hi.z, w: w[2], root: true)
+                }
+                if box != .whole(grid) {
+                    ParallelSlices.forEach(nz, threads: threads) { z in
+                        fillOutside(box, slice: z, grid: grid, with: elsewhere, in: out.pointer)
+                    }
                 }
             }
             initialized = grid.count
+        }
+    }
+
+    /// Sets the voxels of axial slice `z` outside `box` to `value`.
+    private static func fillOutside(_ box: VoxelBox, slice z: Int, grid: Grid3D, with value: Float,
+                                    in out: UnsafeMutablePointer<Float>) {
+        let (nx, ny) = (grid.nx, grid.ny)
+        let slice = out + z * nx * ny
+        guard z >= box.lower.z, z < box.upper.z else {
+            slice.update(repeating: value, count: nx * ny)
+            return
+        }
+        for y in 0..<ny {
+            let row = slice + y * nx
+            guard y >= box.lower.y, y < box.upper.y else {
+                row.update(repeating: value, count: nx)
+                continue
+            }
+            row.update(repeating: value, count: box.lower.x)
+            (row + box.upper.x).update(repeating: value, count: nx - box.upper.x)
         }
     }
 
@@ -56,8 +94,10 @@ public enum DistanceTransform {
     }
 
     /// Transforms `count` neighbouring columns (x = 0..<count) of `length` values `stride`
-    /// apart, in blocks; with `root`, stores square roots (the last pass).
-    private static func columns(_ base: UnsafeMutablePointer<Float>, count: Int, length: Int, stride: Int, w: Float, root: Bool) {
+    /// apart, in blocks, each column whole, storing back only the positions in `keep`; with
+    /// `root`, stores square roots (the last pass).
+    private static func columns(_ base: UnsafeMutablePointer<Float>, count: Int, length: Int, stride: Int,
+                                keep: Range<Int>, w: Float, root: Bool) {
         let line = Line(capacity: length)
         let gathered = UnsafeMutablePointer<Float>.allocate(capacity: 2 * block * length)
         defer { line.free(); gathered.deallocate() }
@@ -70,9 +110,9 @@ public enum DistanceTransform {
                 for j in 0..<width { gathered[j * length + i] = src[j] }
             }
             for j in 0..<width {
-                line.envelope(gathered + j * length, n: length, w: w, into: results + j * length)
+                line.envelope(gathered + j * length, n: length, w: w, keep: keep, into: results + j * length)
             }
-            for i in 0..<length {
+            for i in keep {
                 let dst = base + i * stride + x0
                 if root {
                     for j in 0..<width { dst[j] = results[j * length + i].squareRoot() }
@@ -99,8 +139,10 @@ public enum DistanceTransform {
             v.deallocate(); z.deallocate(); g.deallocate()
         }
 
-        /// 1D squared distance transform of `f` with squared step `w`, into `out`.
-        func envelope(_ f: UnsafeMutablePointer<Float>, n: Int, w: Float, into out: UnsafeMutablePointer<Float>) {
+        /// 1D squared distance transform of `f` with squared step `w`, into `out` at the
+        /// positions in `keep` (the envelope is built from the whole line).
+        func envelope(_ f: UnsafeMutablePointer<Float>, n: Int, w: Float, keep: Range<Int>,
+                      into out: UnsafeMutablePointer<Float>) {
             let inf = Float.infinity, w2 = 2 * w
             var k = -1
             for q in 0..<n where f[q] < 1e19 {
@@ -125,11 +167,11 @@ public enum DistanceTransform {
                 z[k + 1] = inf
             }
             if k < 0 {
-                out.update(from: f, count: n)
+                (out + keep.lowerBound).update(from: f + keep.lowerBound, count: keep.count)
                 return
             }
             var j = 0
-            for q in 0..<n {
+            for q in keep {
                 while z[j + 1] < Float(q) { j += 1 }
                 let p = v[j]
                 let dq = Float(q &- p)
