@@ -118,7 +118,8 @@ static int read_gzip(FILE *fp, sink_t *sink) {
         out_full = zs.avail_out == 0;
         sink_put(sink, (const char *)out, (int64_t)(CHUNK - zs.avail_out));
         if (sink->total > sink->limit) { status = DFC_READ_TRAILING; break; }
-        if (ret == Z_STREAM_END) { ended = 1; continue; }
+        /* a finished member has no output left to give: read on even if this call filled `out` */
+        if (ret == Z_STREAM_END) { ended = 1; out_full = 0; continue; }
         if (ret != Z_OK && ret != Z_BUF_ERROR) { status = DFC_READ_CORRUPT; break; }
     }
     if (status == DFC_READ_OK && ferror(fp)) status = DFC_READ_CORRUPT;

@@ -88,4 +88,39 @@ import Testing
         let sum = volume.storage.withUnsafeBytes { $0.bindMemory(to: Int16.self).reduce(0) { $0 + Int($1) } }
         #expect(try Self.python(script, path).trimmingCharacters(in: .whitespacesAndNewlines) == String(sum))
     }
+
+    /// Members that each inflate to exactly the reader's 256 KiB output buffer, the file ending
+    /// right after one (as other tools' multi-member gzip can): the reader used to wait forever
+    /// for more output there. Read on a thread of its own, given 30 s.
+    @Test func membersEndingOnTheReadersBufferAreReadToTheEnd() throws {
+        let folder = TestData.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let path = folder + "/members.nii.gz"
+        let script = """
+        import sys, gzip, numpy as np, nibabel as nib
+        raw = nib.Nifti1Image(np.full((128, 128, 64), 7, np.uint8), np.eye(4)).to_bytes()
+        with open(sys.argv[1], 'wb') as f:
+            f.write(gzip.compress(raw[:352]))
+            for i in range(4): f.write(gzip.compress(raw[352 + (i << 18):352 + ((i + 1) << 18)], 1))
+        """
+        _ = try Self.python(script, path)
+        let done = DispatchSemaphore(value: 0)
+        let result = ReadResult()
+        Thread.detachNewThread {
+            result.set(try? NiftiReader().read(path))
+            done.signal()
+        }
+        #expect(done.wait(timeout: .now() + 30) == .success, "the reader did not finish within 30 s")
+        let volume = try #require(result.get())
+        #expect(volume.shape == [128, 128, 64])
+        #expect(volume.storage.count == 1 << 20 && volume.storage.allSatisfy { $0 == 7 })
+    }
+}
+
+/// A volume handed from the reading thread to the test.
+private final class ReadResult: @unchecked Sendable {
+    private let lock = NSLock()
+    private var volume: NiftiVolume?
+    func set(_ value: NiftiVolume?) { lock.withLock { volume = value } }
+    func get() -> NiftiVolume? { lock.withLock { volume } }
 }
