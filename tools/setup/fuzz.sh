@@ -55,6 +55,7 @@ build() {  # build NAME SOURCES...: a failed compile fails the script (no stale 
 }
 build nifti-fuzz -module-name NiftiFuzz Tests/Fuzz/NiftiReaderFuzz.swift \
     Sources/Engine/NIfTI/*.swift Sources/Engine/Geometry/*.swift Sources/Engine/Files/*.swift \
+    "$(src ParallelSlices.swift)" "$(src UnsafeShared.swift)" \
     "${SYSTEM[@]}" \
     "$BUILD/cnifti.o" "$BUILD/clinux.o" -lnifti2 -lznz -lz -lm
 # the DICOM header reader lives in the DICOM module, which imports Engine for nothing these

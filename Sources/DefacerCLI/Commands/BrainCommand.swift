@@ -42,7 +42,7 @@ struct BrainCommand: ParsableCommand {
         }
         let brain = extractor.extract(volume)
         let writer = NiftiWriter(descrip: "brain mask by defacer \(DefacerVersion.string) (HD-BET \(mode.rawValue))",
-                                 replaceExisting: true)
+                                 replaceExisting: true, threads: EngineThreads.available)
         let maskPath = mask ?? OutputNames.beside(input, suffix: "_brain_mask")
         try writer.write(volume.derivedMask(brain.reorientation.toNative(brain.mask)), to: maskPath)
         if let probability {

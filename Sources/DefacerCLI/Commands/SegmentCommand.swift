@@ -30,7 +30,7 @@ struct SegmentCommand: ParsableCommand {
         let volume = try NiftiReader().read(input)
         let segmentation = try predictor.segment(volume: volume, mirroring: !noMirroring)
         let path = output ?? OutputNames.beside(input, suffix: "_labels")
-        try NiftiWriter(descrip: "labels by defacer \(DefacerVersion.string) (nnU-Net v1)").write(
+        try NiftiWriter(descrip: "labels by defacer \(DefacerVersion.string) (nnU-Net v1)", threads: EngineThreads.available).write(
             volume.derivedMask(segmentation.labels), to: path)
         let counts = (1..<segmentation.classes).map { c in segmentation.labels.reduce(0) { $0 + ($1 == c ? 1 : 0) } }
         print("wrote \(path): voxels per class \(counts.enumerated().map { "\($0.offset + 1): \($0.element)" }.joined(separator: ", "))")

@@ -24,7 +24,7 @@ public struct NiftiWriter: Sendable {
     public static let defaultGzipBlockBytes = 2 << 20
 
     public init(descrip: String, replaceExisting: Bool = false, gzipBlockBytes: Int? = NiftiWriter.defaultGzipBlockBytes,
-                threads: Int = EngineThreads.available) {
+                threads: Int = 1) {
         self.descrip = descrip
         self.replaceExisting = replaceExisting
         self.gzipBlockBytes = gzipBlockBytes
