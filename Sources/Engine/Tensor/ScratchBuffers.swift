@@ -21,12 +21,14 @@ final class ScratchBuffers: @unchecked Sendable {
     /// A buffer of at least `count` floats (its values are whatever it last held): the smallest
     /// free one that is large enough, or a new one (free buffers too small for it are released).
     func take(_ count: Int) -> Buffer {
-        let reused: Buffer? = lock.withLock {
+        let (reused, released): (Buffer?, [Buffer]) = lock.withLock {
             if let best = free.indices.filter({ free[$0].capacity >= count }).min(by: { free[$0].capacity < free[$1].capacity }) {
-                return free.remove(at: best)
+                return (free.remove(at: best), [])
             }
-            return nil
+            defer { free.removeAll() }
+            return (nil, free)
         }
+        for buffer in released { buffer.pointer.deallocate() }
         return reused ?? Buffer(pointer: .allocate(capacity: count), capacity: count)
     }
 
