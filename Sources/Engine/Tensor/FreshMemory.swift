@@ -21,7 +21,7 @@ enum FreshMemory {
         let pages = (end - first) / page, workers = max(1, threads)
         ParallelSlices.forEach(workers, threads: workers) { worker in
             let lo = first + pages * worker / workers * page, hi = first + pages * (worker + 1) / workers * page
-            _ = madvise(UnsafeMutableRawPointer(bitPattern: lo), hi - lo, 23 /* MADV_POPULATE_WRITE */)
+            _ = madvise(UnsafeMutableRawPointer(bitPattern: lo), hi - lo, MADV_POPULATE_WRITE)
         }
     }
 }
