@@ -186,7 +186,8 @@ public struct Conv3D: Sendable {
         EngineThreads.useSingleThreadedBLAS()
         let od = outputSize(x.depth, axis: 0), oh = outputSize(x.height, axis: 1), ow = outputSize(x.width, axis: 2)
         let n = od * oh * ow
-        var out = [Float](repeating: 0, count: outChannels * n)
+        // every output value is written by a product (beta 0) before its bias is added
+        var out = FreshMemory.floats(outChannels * n, threads: threads)
         let kRows = inChannels * kernelSize.reduce(1, *)
 
         if kernelSize == [1, 1, 1] && strides == [1, 1, 1] && paddings == [0, 0, 0] {
@@ -195,6 +196,10 @@ public struct Conv3D: Sendable {
                     out.withUnsafeMutableBufferPointer { dst in
                         ParallelGEMM.multiply(m: outChannels, n: n, k: inChannels, a: w.baseAddress!, lda: inChannels,
                                               b: src.baseAddress!, ldb: n, c: dst.baseAddress!, ldc: n, threads: threads)
+                        if let bias {
+                            let d = UnsafeShared(dst.baseAddress!)
+                            ParallelSlices.forEach(outChannels, threads: threads) { c in Self.add(bias[c], to: d.pointer + c * n, count: n) }
+                        }
                     }
                 }
             }
@@ -223,6 +228,9 @@ public struct Conv3D: Sendable {
                                             Int32(outChannels), Int32(tileN), Int32(kRows),
                                             1, w.pointer, Int32(kRows), scratch, Int32(tileN), 0,
                                             dst.pointer + line0 * ow, Int32(n))
+                                if let bias {
+                                    for c in 0..<outChannels { Self.add(bias[c], to: dst.pointer + c * n + line0 * ow, count: tileN) }
+                                }
                                 tile += workers
                             }
                         }
@@ -230,16 +238,12 @@ public struct Conv3D: Sendable {
                 }
             }
         }
-        if let bias {
-            out.withUnsafeMutableBufferPointer { dst in
-                for c in 0..<outChannels {
-                    let b = bias[c]
-                    let p = dst.baseAddress! + c * n
-                    for i in 0..<n { p[i] += b }
-                }
-            }
-        }
         return Tensor(channels: outChannels, depth: od, height: oh, width: ow, data: out)
+    }
+
+    /// `values[i] += b` for the `count` values at `values`.
+    private static func add(_ b: Float, to values: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count { values[i] += b }
     }
 
     /// Fills `col` (`[in*kd*kh*kw, lines*ow]`) with the input patches of output lines
