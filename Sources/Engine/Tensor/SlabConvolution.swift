@@ -1,72 +1,57 @@
 /// Stride-1 3x3x3 Winograd convolutions (padding 1) computed a slab of output slices at a time,
 /// so that a full-size input need not exist (an upsampling can fill each slab) and the output
 /// may overwrite its own input: a slab's output is written only after the next slab's input
-/// has been read. Scratch memory is a few slices of input and output, whatever the volume.
+/// has been copied. Scratch memory is a few slices of input (two slabs' worth when the output
+/// overwrites the input), whatever the volume.
 /// Every output voxel comes from the same Winograd tile as in the whole-volume convolution.
 extension Conv3D {
     /// Output slices per slab (a multiple of every Winograd tile side, so tiles line up with the whole-volume tiling).
     static let slabDepth = 8
 
-    /// Whether ``slabwise(depth:height:width:threads:fill:write:)`` can run this convolution.
+    /// Whether ``slabwise(depth:height:width:threads:fill:into:channelStride:adding:fillingAhead:)`` can run this convolution.
     var runsBySlabs: Bool { usesWinograd && paddings == [1, 1, 1] }
 
-    /// The convolution of an `inChannels x depth x height x width` input that `fill` provides:
-    /// `fill(slices, to, channelStride)` writes input slices `slices` (along depth) of every
-    /// channel `c` at `to + c * channelStride + (z - slices.lowerBound) * height * width`.
-    /// `write(slices, from, channelStride)` receives the output slices (bias added) in the same
-    /// layout; a slab is written after the next slab has been filled, so the output may
-    /// overwrite the values `fill` reads.
+    /// The convolution of an `inChannels x depth x height x width` input that `fill` provides,
+    /// written straight into `target` (`outChannels` channels of `channelStride` values,
+    /// `depth x height x width` each), or added to what is there. `fill(slices, to, channelStride)`
+    /// writes input slices `slices` (along depth) of every channel `c` at
+    /// `to + c * channelStride + (z - slices.lowerBound) * height * width`. With `fillingAhead`,
+    /// each slab's input is filled before the previous slab's output is written, so `fill` may
+    /// read what `target` holds (the output may overwrite its own input); otherwise `fill` must
+    /// not read `target`.
     func slabwise(depth: Int, height: Int, width: Int, threads: Int,
                   fill: (Range<Int>, UnsafeMutablePointer<Float>, Int) -> Void,
-                  write: (Range<Int>, UnsafePointer<Float>, Int) -> Void) {
-        let plane = height * width
-        let outputBuffer = ScratchBuffers.shared.take(outChannels * Self.slabDepth * plane)
-        defer { ScratchBuffers.shared.give(outputBuffer) }
-        let output = outputBuffer.pointer
-        var pending: (slices: Range<Int>, stride: Int)?
-        eachSlab(depth: depth, height: height, width: width, fill: fill) { slices, input in
-            if let p = pending { write(p.slices, output, p.stride) }
-            convolveSlab(input, slices: slices, height: height, width: width, into: output, channelStride: slices.count * plane,
-                         adding: false, threads: threads)
-            pending = (slices, slices.count * plane)
-        }
-        if let p = pending { write(p.slices, output, p.stride) }
-    }
-
-    /// The same convolution written straight into `target` (`outChannels` channels of
-    /// `channelStride` values, `depth x height x width` each), or added to what is there;
-    /// `fill` must not read `target`.
-    func slabwise(depth: Int, height: Int, width: Int, threads: Int,
-                  fill: (Range<Int>, UnsafeMutablePointer<Float>, Int) -> Void,
-                  into target: UnsafeMutablePointer<Float>, channelStride: Int, adding: Bool) {
-        eachSlab(depth: depth, height: height, width: width, fill: fill) { slices, input in
-            convolveSlab(input, slices: slices, height: height, width: width, into: target + slices.lowerBound * height * width,
-                         channelStride: channelStride, adding: adding, threads: threads)
-        }
-    }
-
-    /// Fills each slab's input (with the slices either side, zero outside the volume) and
-    /// hands it to `body` with the slab's output slices.
-    private func eachSlab(depth: Int, height: Int, width: Int, fill: (Range<Int>, UnsafeMutablePointer<Float>, Int) -> Void,
-                          _ body: (Range<Int>, UnsafePointer<Float>) -> Void) {
+                  into target: UnsafeMutablePointer<Float>, channelStride: Int, adding: Bool, fillingAhead: Bool = false) {
         precondition(runsBySlabs, "slab convolution needs a stride-1 3x3x3 Winograd layer with padding 1")
         EngineThreads.useSingleThreadedBLAS()
-        let plane = height * width, slab = Self.slabDepth
-        let inputBuffer = ScratchBuffers.shared.take(inChannels * (slab + 2) * plane)
-        defer { ScratchBuffers.shared.give(inputBuffer) }
-        let input = inputBuffer.pointer
-        for z0 in Swift.stride(from: 0, to: depth, by: slab) {
-            let slices = z0..<min(depth, z0 + slab)
-            // input slices z0-1 ..< end+1, zero outside the volume
-            let inStride = (slices.count + 2) * plane
-            let lo = max(0, z0 - 1), hi = min(depth, slices.upperBound + 1)
-            for c in 0..<inChannels {
-                if lo == z0 { (input + c * inStride).update(repeating: 0, count: plane) }
-                if hi == slices.upperBound { (input + c * inStride + (slices.count + 1) * plane).update(repeating: 0, count: plane) }
+        let plane = height * width, slab = Self.slabDepth, size = inChannels * (slab + 2) * plane
+        let buffers = (0..<(fillingAhead ? 2 : 1)).map { _ in ScratchBuffers.shared.take(size) }
+        defer { buffers.forEach { ScratchBuffers.shared.give($0) } }
+        let starts = Array(Swift.stride(from: 0, to: depth, by: slab))
+        func slices(_ k: Int) -> Range<Int> { starts[k]..<min(depth, starts[k] + slab) }
+        func input(_ k: Int) -> UnsafeMutablePointer<Float> { buffers[k % buffers.count].pointer }
+        if fillingAhead, !starts.isEmpty { fillSlab(slices(0), depth: depth, plane: plane, fill: fill, into: input(0)) }
+        for k in starts.indices {
+            if fillingAhead {
+                if k + 1 < starts.count { fillSlab(slices(k + 1), depth: depth, plane: plane, fill: fill, into: input(k + 1)) }
+            } else {
+                fillSlab(slices(k), depth: depth, plane: plane, fill: fill, into: input(k))
             }
-            fill(lo..<hi, input + (lo - (z0 - 1)) * plane, inStride)
-            body(slices, UnsafePointer(input))
+            convolveSlab(input(k), slices: slices(k), height: height, width: width,
+                         into: target + starts[k] * plane, channelStride: channelStride, adding: adding, threads: threads)
         }
+    }
+
+    /// Fills one slab's input: output slices `slices` with the slices either side, zero outside the volume.
+    private func fillSlab(_ slices: Range<Int>, depth: Int, plane: Int, fill: (Range<Int>, UnsafeMutablePointer<Float>, Int) -> Void,
+                          into input: UnsafeMutablePointer<Float>) {
+        let z0 = slices.lowerBound, inStride = (slices.count + 2) * plane
+        let lo = max(0, z0 - 1), hi = min(depth, slices.upperBound + 1)
+        for c in 0..<inChannels {
+            if lo == z0 { (input + c * inStride).update(repeating: 0, count: plane) }
+            if hi == slices.upperBound { (input + c * inStride + (slices.count + 1) * plane).update(repeating: 0, count: plane) }
+        }
+        fill(lo..<hi, input + (lo - (z0 - 1)) * plane, inStride)
     }
 
     /// One slab's convolution from its filled input into `out` (bias added; `adding`: plus what `out` holds).
@@ -84,8 +69,9 @@ extension Conv3D {
     }
 
     /// The convolution of the `inChannels x depth x height x width` values at `source`, written
-    /// over (or, `adding`, added to) the `outChannels` channels at `target`: straight into the
-    /// target when the two are separate, through an output slab when they are the same buffer.
+    /// over (or, `adding`, added to) the `outChannels` channels at `target`, straight into the
+    /// target; when the two are the same buffer, each slab's input is copied before the slab
+    /// below it is written.
     /// With `normalizing`, the source's values are normalised as they are copied into each slab
     /// (the convolution of the normalised tensor, which is never written). The copies are timed
     /// on `clock` when given.
@@ -93,7 +79,7 @@ extension Conv3D {
                   into target: UnsafeMutablePointer<Float>, adding: Bool, normalizing: ChannelAffine? = nil,
                   threads: Int, clock: LayerClock? = nil) {
         let plane = height * width, n = depth * plane
-        let from = UnsafeShared(source), to = UnsafeShared(target)
+        let from = UnsafeShared(source)
         func fill(_ slices: Range<Int>, _ scratch: UnsafeMutablePointer<Float>, _ channelStride: Int) {
             let s = UnsafeShared(scratch), count = slices.count * plane
             timed(clock, HDBETNetwork.LayerKind.slabCopies) {
@@ -107,25 +93,11 @@ extension Conv3D {
                 }
             }
         }
+        // over its own input (the same buffer): each slab's input is read before the slab above is written
         let sourceEnd = UnsafeRawPointer(source + inChannels * n), targetEnd = UnsafeRawPointer(target + outChannels * n)
-        guard UnsafeRawPointer(source) < targetEnd && UnsafeRawPointer(target) < sourceEnd else {
-            slabwise(depth: depth, height: height, width: width, threads: threads, fill: fill, into: target, channelStride: n, adding: adding)
-            return
-        }
-        slabwise(depth: depth, height: height, width: width, threads: threads, fill: fill,
-                 write: { slices, output, channelStride in
-                     let s = UnsafeShared(output), count = slices.count * plane
-                     timed(clock, HDBETNetwork.LayerKind.slabCopies) {
-                         Self.perChannel(outChannels, threads: threads) { c in
-                             let dst = to.pointer + c * n + slices.lowerBound * plane, src = s.pointer + c * channelStride
-                             if adding {
-                                 for i in 0..<count { dst[i] += src[i] }
-                             } else {
-                                 dst.update(from: src, count: count)
-                             }
-                         }
-                     }
-                 })
+        let overlapping = UnsafeRawPointer(source) < targetEnd && UnsafeRawPointer(target) < sourceEnd
+        slabwise(depth: depth, height: height, width: width, threads: threads, fill: fill, into: target, channelStride: n,
+                 adding: adding, fillingAhead: overlapping)
     }
 
     /// `body(c)` for every channel `c < channels`, spread over `threads` workers.
