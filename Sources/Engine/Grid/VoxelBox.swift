@@ -76,6 +76,13 @@ public struct VoxelBox: Sendable, Equatable {
         return VoxelBox(lower: pointwiseMax(lower, .zero), upper: pointwiseMin(upper, n))
     }
 
+    /// The box grown by `margin` voxels on every side, within the grid (`empty` stays empty).
+    public func widened(by margin: SIMD3<Int>, within grid: Grid3D) -> VoxelBox {
+        guard !isEmpty else { return self }
+        return VoxelBox(lower: pointwiseMax(lower &- margin, .zero),
+                        upper: pointwiseMin(upper &+ margin, SIMD3(grid.nx, grid.ny, grid.nz)))
+    }
+
     /// The smallest box holding both.
     public func union(_ other: VoxelBox) -> VoxelBox {
         if isEmpty { return other }
