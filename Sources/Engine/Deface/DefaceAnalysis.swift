@@ -18,7 +18,9 @@ extension Defacer {
     static let earBudgetMM = 4.0
 
     func analyse(_ volume: NiftiVolume, input: String, clock: inout StageClock) throws(DefaceError) -> Analysis {
-        var brainMask = extractor.extract(volume)
+        // the image in RAS+ order, for the network and the head alike
+        let values = volume.rasReorientation.toRAS(volume.floatValues())
+        var brainMask = extractor.extract(volume, rasValues: values)
         clock.lap("brain (HD-BET \(options.mode.rawValue))")
         let view = brainMask.reorientation, grid = brainMask.grid
         let spacing = (0..<3).map { view.rasAffine.columnLengths[$0] }
@@ -27,7 +29,6 @@ extension Defacer {
                 format: "the brain found measures %.0f ml, outside the plausible %.0f-%.0f ml: is this a head scan?",
                 brainMask.volumeML, Self.plausibleBrainML.lowerBound, Self.plausibleBrainML.upperBound))
         }
-        let values = view.toRAS(volume.floatValues())
         var head = HeadMask.compute(values, grid: grid, threads: options.threads)
         for i in head.indices where brainMask.mask[i] != 0 { head[i] = 1 }
         var warnings: [String] = []

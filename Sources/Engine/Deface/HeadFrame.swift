@@ -81,10 +81,7 @@ public struct HeadFrame: Sendable {
         let step = max(1, points.count / 60_000)
         let sample = stride(from: 0, to: points.count, by: step).map { frame.toHead(points[$0]) }
         func value(_ h: SIMD3<Double>) -> Float? {
-            let p = frame.toGrid(h)
-            let i = Int((p.x / spacing[0]).rounded()), j = Int((p.y / spacing[1]).rounded()), k = Int((p.z / spacing[2]).rounded())
-            guard i >= 0, j >= 0, k >= 0, i < grid.nx, j < grid.ny, k < grid.nz else { return nil }
-            return values[grid.index(i, j, k)]
+            grid.nearestVoxel(frame.toGrid(h), spacing: spacing).map { values[$0] }
         }
         let own = sample.map { value($0) ?? 0 }
         func score(_ angle: Double) -> Double {
