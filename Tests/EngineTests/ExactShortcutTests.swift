@@ -62,4 +62,23 @@ struct ExactShortcutTests {
             #expect(zip(back, Resample.linear(one, from: target, to: grid)).allSatisfy { $0.bitPattern == $1.bitPattern })
         }
     }
+
+    @Test func eachSlicesBoxHoldsExactlyThatSlicesVoxels() {
+        let grid = Grid3D(33, 21, 12)
+        var mask = GridTests.randomMask(grid, share: 0.003, seed: 4)
+        for i in (5 * grid.nx * grid.ny)..<(6 * grid.nx * grid.ny) { mask[i] = 0 }   // one empty slice
+        let boxes = VoxelBox.slices(around: mask, grid: grid, threads: 3)
+        for z in 0..<grid.nz {
+            var lo = SIMD3(Int.max, Int.max, z), hi = SIMD3(-1, -1, z)
+            for y in 0..<grid.ny {
+                for x in 0..<grid.nx where mask[grid.index(x, y, z)] != 0 {
+                    lo = pointwiseMin(lo, SIMD3(x, y, z))
+                    hi = pointwiseMax(hi, SIMD3(x, y, z))
+                }
+            }
+            let expected = hi.x < 0 ? VoxelBox.empty : VoxelBox(lower: lo, upper: hi &+ 1)
+            #expect(boxes[z] == expected, "slice \(z)")
+        }
+        #expect(boxes[5].isEmpty)
+    }
 }

@@ -86,11 +86,12 @@ public struct HeadFrame: Sendable {
         let own = sample.map { value($0) ?? 0 }
         func score(_ angle: Double) -> Double {
             let n = SIMD3(cos(angle), 0, -sin(angle))
+            // where every mirrored sample falls first (arithmetic only), then the image's values
+            // there, read back to back, summed in the samples' order
+            let mirrored = sample.map { h in grid.nearestVoxel(frame.toGrid(h - 2 * (h * n).sum() * n), spacing: spacing) ?? -1 }
             var sa = 0.0, sb = 0.0, saa = 0.0, sbb = 0.0, sab = 0.0, count = 0.0
-            for (h, a) in zip(sample, own) {
-                let m = h - 2 * (h * n).sum() * n
-                guard let b = value(m) else { continue }
-                let x = Double(a), y = Double(b)
+            for (at, a) in zip(mirrored, own) where at >= 0 {
+                let x = Double(a), y = Double(values[at])
                 sa += x; sb += y; saa += x * x; sbb += y * y; sab += x * y; count += 1
             }
             guard count > 100 else { return -1 }
