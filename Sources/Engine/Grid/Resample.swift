@@ -4,10 +4,11 @@ public enum Resample {
     /// Trilinear resize, clamped at the edges; slices of the result on `threads` workers (each
     /// value computed the same way whatever their number).
     public static func linear(_ values: [Float], from a: Grid3D, to b: Grid3D, threads: Int = 1) -> [Float] {
+        guard b.count > 0 else { return [] }
         let wx = weights(a.nx, b.nx), wy = weights(a.ny, b.ny), wz = weights(a.nz, b.nz)
-        var out = [Float](repeating: 0, count: b.count)
-        values.withUnsafeBufferPointer { srcBuffer in
-            out.withUnsafeMutableBufferPointer { dstBuffer in
+        // every value is written once, by the worker of its slice (which also maps its pages)
+        return [Float](unsafeUninitializedCapacity: b.count) { dstBuffer, initialized in
+            values.withUnsafeBufferPointer { srcBuffer in
                 let src = UnsafeShared(srcBuffer.baseAddress!), dst = UnsafeShared(dstBuffer.baseAddress!)
                 ParallelSlices.forEach(b.nz, threads: threads) { z in
                     let (src, dst) = (src.pointer, dst.pointer)
@@ -27,8 +28,8 @@ public enum Resample {
                     }
                 }
             }
+            initialized = b.count
         }
-        return out
     }
 
     /// Interpolation sources along one axis.
