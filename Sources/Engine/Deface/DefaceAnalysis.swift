@@ -18,7 +18,9 @@ extension Defacer {
     static let earBudgetMM = 4.0
 
     func analyse(_ volume: NiftiVolume, input: String, clock: inout StageClock) throws(DefaceError) -> Analysis {
-        var brainMask = extractor.extract(volume)
+        // the image in RAS+ order, for the network and the head alike
+        let values = volume.rasReorientation.toRAS(volume.floatValues())
+        var brainMask = extractor.extract(volume, rasValues: values)
         clock.lap("brain (HD-BET \(options.mode.rawValue))")
         let view = brainMask.reorientation, grid = brainMask.grid
         let spacing = (0..<3).map { view.rasAffine.columnLengths[$0] }
@@ -27,7 +29,6 @@ extension Defacer {
                 format: "the brain found measures %.0f ml, outside the plausible %.0f-%.0f ml: is this a head scan?",
                 brainMask.volumeML, Self.plausibleBrainML.lowerBound, Self.plausibleBrainML.upperBound))
         }
-        let values = view.toRAS(volume.floatValues())
         var head = HeadMask.compute(values, grid: grid, threads: options.threads)
         for i in head.indices where brainMask.mask[i] != 0 { head[i] = 1 }
         var warnings: [String] = []
@@ -45,8 +46,10 @@ extension Defacer {
                                              frame: frame, removeEars: options.removeEars, marginMM: options.marginMM, input: input,
                                              threads: options.threads, clock: &clock)
         var regions = found.regions
-        // the face's second condition holds whichever method found the face
-        regions.faceBudget = FaceBudget.mask(grid: grid, spacing: spacing, frame: frame, threads: options.threads)
+        // the face's second condition holds whichever method found the face (read only where
+        // the face region is)
+        let faceBox = VoxelBox.around([regions.face], grid: grid, threads: options.threads)
+        regions.faceBudget = FaceBudget.mask(grid: grid, spacing: spacing, frame: frame, box: faceBox, threads: options.threads)
         // the guard: the margin is measured from wherever HD-BET gives the brain a chance
         // above 5% (a little wider than its 50% mask), continued past the field of view's edges
         var guarded = brainMask.probability.map { $0 > Self.guardProbability ? UInt8(1) : 0 }
@@ -54,7 +57,7 @@ extension Defacer {
         // both distances are read only where the face or the ears are (elsewhere they read 0:
         // at the brain, nothing removed)
         let earBox = VoxelBox.around([regions.ears], grid: grid, threads: options.threads)
-        let regionBox = earBox.union(VoxelBox.around([regions.face], grid: grid, threads: options.threads))
+        let regionBox = earBox.union(faceBox)
         let distance = DistanceTransform.distance(to: guarded, grid: grid, spacing: spacing, threads: options.threads,
                                                   box: regionBox)
         let brainDistance = DistanceTransform.distance(to: edges.mask, grid: grid, spacing: spacing, threads: options.threads,

@@ -22,11 +22,7 @@ public enum EarRegion {
                                threads: Int = EngineThreads.available) -> [UInt8] {
         let size = frame.brainSize
         let ball = Float(max(4.0, ballFraction * size.x)), layer = Float(max(4.0, layerFraction * size.x))
-        let outside = head.map { $0 == 0 ? UInt8(1) : 0 }
-        let depth = DistanceTransform.distance(to: outside, grid: grid, spacing: spacing, threads: threads)
-        let core = depth.map { $0 > ball ? UInt8(1) : 0 }
-        let fromCore = DistanceTransform.distance(to: core, grid: grid, spacing: spacing, threads: threads)
-        let smooth = fromCore.map { $0 <= ball ? UInt8(1) : 0 }
+        let smooth = smoothOutline(head: head, grid: grid, spacing: spacing, ball: ball, threads: threads)
         let t = frame.transform
         // the layer's depth is read only in the box below (both sides, below the brain's
         // centre); elsewhere it reads as infinitely deep, which leaves nothing there
@@ -46,9 +42,10 @@ public enum EarRegion {
             return layer * Float(s * s * (3 - 2 * s))
         }
         // the top of each ear: the highest protrusion in the box
-        let partials = ParallelSlices.reduce(grid.nz, threads: threads,
-                                             initial: (top: [-Double.infinity, -Double.infinity], protruding: [0, 0])) { z, found in
-            FaceRegion.forEachVoxel(inSlice: z, grid, spacing) { index, p in
+        // (nothing outside `earBox` is in the box: it maps the whole of it to the grid)
+        let partials = ParallelSlices.reduce(earBox.isEmpty ? 0 : earBox.upper.z - earBox.lower.z, threads: threads,
+                                             initial: (top: [-Double.infinity, -Double.infinity], protruding: [0, 0])) { slice, found in
+            FaceRegion.forEachVoxel(inSlice: earBox.lower.z + slice, grid, spacing, box: earBox) { index, p in
                 guard head[index] != 0, smooth[index] == 0 else { return }
                 let h = t.toHead(p)
                 guard inBox(h), h.z < 0 else { return }
@@ -57,7 +54,7 @@ public enum EarRegion {
                 found.protruding[side] += 1
             }
         }
-        let top = (0..<2).map { side in partials.map { $0.top[side] }.max()! }
+        let top = (0..<2).map { side in partials.map { $0.top[side] }.max() ?? -.infinity }
         let protruding = (0..<2).map { side in partials.reduce(0) { $0 + $1.protruding[side] } }
         // no pinna on a side (under 0.5 ml protruding: the ear is outside the field of view):
         // nothing is removed there
@@ -66,7 +63,7 @@ public enum EarRegion {
         // an ear's top sits between 0.12 and 0.02 of the brain's height below its centre
         // (Colin27: 0.13); the protrusions only move it within that band
         let limit = top.map { min(-0.02 * size.z, max(-0.12 * size.z, $0.isFinite ? $0 + 3 : -.infinity)) }
-        return FaceRegion.voxelMask(grid, spacing, threads: threads) { index, p in
+        return FaceRegion.voxelMask(grid, spacing, box: earBox, threads: threads) { index, p in
             // outside the smooth outline (pinna and air), or a thin layer under it
             guard smooth[index] == 0 || underOutline[index] <= layer else { return false }
             let h = t.toHead(p)
@@ -74,5 +71,23 @@ public enum EarRegion {
             guard present[side], inBox(h), h.z <= limit[side] else { return false }
             return smooth[index] == 0 || underOutline[index] <= layerDepth(h, top: limit[side])
         }
+    }
+
+    /// The head opened with a ball of radius `ball` (mm): 1 where the head's core (deeper than
+    /// `ball`) lies within `ball`. The two distance transforms run on the boxes whose values
+    /// decide the result (`VoxelBox`, bit for bit the whole grid's): the depth within the head's
+    /// box (outside it every voxel is air, depth 0), the distance from the core within the core's
+    /// box widened by the ball and a voxel (further out the core is more than `ball` away).
+    static func smoothOutline(head: [UInt8], grid: Grid3D, spacing: [Double], ball: Float,
+                              threads: Int = EngineThreads.available) -> [UInt8] {
+        let outside = head.map { $0 == 0 ? UInt8(1) : 0 }
+        let depth = DistanceTransform.distance(to: outside, grid: grid, spacing: spacing, threads: threads,
+                                               box: VoxelBox.around([head], grid: grid, threads: threads), elsewhere: 0)
+        let core = depth.map { $0 > ball ? UInt8(1) : 0 }
+        let reach = SIMD3((0..<3).map { Int((Double(ball) / spacing[$0]).rounded(.up)) + 1 })
+        let coreBox = VoxelBox.around([core], grid: grid, threads: threads).widened(by: reach, within: grid)
+        let fromCore = DistanceTransform.distance(to: core, grid: grid, spacing: spacing, threads: threads,
+                                                  box: coreBox, elsewhere: .infinity)
+        return fromCore.map { $0 <= ball ? UInt8(1) : 0 }
     }
 }

@@ -37,10 +37,12 @@ enum FaceBudget {
         return h.z < (betweenEyes ? eyeLevel - interocularDrop : eyeLevel) * size.z
     }
 
-    /// The budget as a mask on the grid (1 = a face voxel may go there).
-    static func mask(grid: Grid3D, spacing: [Double], frame: HeadFrame, threads: Int = EngineThreads.available) -> [UInt8] {
+    /// The budget as a mask on the grid (1 = a face voxel may go there); with `box`, only there
+    /// (0 elsewhere: the budget is read only where the face region is).
+    static func mask(grid: Grid3D, spacing: [Double], frame: HeadFrame, box: VoxelBox? = nil,
+                     threads: Int = EngineThreads.available) -> [UInt8] {
         let t = frame.transform, size = frame.brainSize
-        return FaceRegion.voxelMask(grid, spacing, threads: threads) { _, p in allows(t.toHead(p), brainSize: size) }
+        return FaceRegion.voxelMask(grid, spacing, box: box, threads: threads) { _, p in allows(t.toHead(p), brainSize: size) }
     }
 
     /// Head tissue (ml) that the HD-BET guard would let go but the budget keeps beyond which

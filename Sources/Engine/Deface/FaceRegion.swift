@@ -65,7 +65,10 @@ public enum FaceRegion {
             for u in (last + 1)..<n { bottom[v * n + u] = bottom[v * n + last] }
         }
         let limit = start * frame.brainSize.y
-        return voxelMask(grid, spacing, threads: threads) { _, p in
+        // only grid voxels that can lie in front of `limit` can be face
+        let inFront = VoxelBox.covering(headLow: SIMD3(-.infinity, limit, -.infinity), headHigh: SIMD3(repeating: .infinity),
+                                        frame: t, grid: grid, spacing: spacing)
+        return voxelMask(grid, spacing, box: inFront, threads: threads) { _, p in
             let h = t.toHead(p)
             guard h.y > limit, let c = cellIndex(h) else { return false }
             let midline = footprint[c] ? max(0, min(1, (0.12 - abs(h.x) / frame.brainSize.x) / 0.06)) : 0
@@ -80,12 +83,15 @@ public enum FaceRegion {
         for z in 0..<grid.nz { forEachVoxel(inSlice: z, grid, spacing, body) }
     }
 
-    /// `forEachVoxel` over the axial slice `z` only.
+    /// `forEachVoxel` over the axial slice `z` only (within `box`'s rows and columns when given).
     @inline(__always)
-    static func forEachVoxel(inSlice z: Int, _ grid: Grid3D, _ spacing: [Double], _ body: (Int, SIMD3<Double>) -> Void) {
-        var index = z * grid.nx * grid.ny
-        for y in 0..<grid.ny {
-            for x in 0..<grid.nx {
+    static func forEachVoxel(inSlice z: Int, _ grid: Grid3D, _ spacing: [Double], box: VoxelBox? = nil,
+                             _ body: (Int, SIMD3<Double>) -> Void) {
+        let box = box ?? .whole(grid)
+        guard !box.isEmpty else { return }
+        for y in box.lower.y..<box.upper.y {
+            var index = (z * grid.ny + y) * grid.nx + box.lower.x
+            for x in box.lower.x..<box.upper.x {
                 body(index, SIMD3(Double(x) * spacing[0], Double(y) * spacing[1], Double(z) * spacing[2]))
                 index += 1
             }
@@ -94,13 +100,16 @@ public enum FaceRegion {
 
     /// A mask (1 where `test` holds) made slice by slice on `threads` workers; `test` sees one
     /// voxel's index and grid-millimetre position at a time and must only read shared data.
-    static func voxelMask(_ grid: Grid3D, _ spacing: [Double], threads: Int,
+    /// With `box`, only the voxels in it are tested (the others are 0).
+    static func voxelMask(_ grid: Grid3D, _ spacing: [Double], box: VoxelBox? = nil, threads: Int,
                           _ test: (Int, SIMD3<Double>) -> Bool) -> [UInt8] {
         var mask = [UInt8](repeating: 0, count: grid.count)
+        let box = box ?? .whole(grid)
+        guard !box.isEmpty else { return mask }
         mask.withUnsafeMutableBufferPointer { buffer in
             let out = UnsafeShared(buffer.baseAddress!)
-            ParallelSlices.forEach(grid.nz, threads: threads) { z in
-                forEachVoxel(inSlice: z, grid, spacing) { index, p in
+            ParallelSlices.forEach(box.upper.z - box.lower.z, threads: threads) { slice in
+                forEachVoxel(inSlice: box.lower.z + slice, grid, spacing, box: box) { index, p in
                     if test(index, p) { out.pointer[index] = 1 }
                 }
             }

@@ -62,8 +62,7 @@ public struct FeatureEstimate: Codable, Sendable, Equatable {
         var y = at.y + reach
         while y >= at.y - reach {
             let p = t.toGrid(SIMD3(at.x, y, at.z))
-            let i = Int((p.x / spacing[0]).rounded()), j = Int((p.y / spacing[1]).rounded()), k = Int((p.z / spacing[2]).rounded())
-            if i >= 0, j >= 0, k >= 0, i < grid.nx, j < grid.ny, k < grid.nz, head[grid.index(i, j, k)] != 0 { return y }
+            if let i = grid.nearestVoxel(p, spacing: spacing), head[i] != 0 { return y }
             y -= 1
         }
         return nil

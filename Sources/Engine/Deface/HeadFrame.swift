@@ -81,19 +81,17 @@ public struct HeadFrame: Sendable {
         let step = max(1, points.count / 60_000)
         let sample = stride(from: 0, to: points.count, by: step).map { frame.toHead(points[$0]) }
         func value(_ h: SIMD3<Double>) -> Float? {
-            let p = frame.toGrid(h)
-            let i = Int((p.x / spacing[0]).rounded()), j = Int((p.y / spacing[1]).rounded()), k = Int((p.z / spacing[2]).rounded())
-            guard i >= 0, j >= 0, k >= 0, i < grid.nx, j < grid.ny, k < grid.nz else { return nil }
-            return values[grid.index(i, j, k)]
+            grid.nearestVoxel(frame.toGrid(h), spacing: spacing).map { values[$0] }
         }
         let own = sample.map { value($0) ?? 0 }
         func score(_ angle: Double) -> Double {
             let n = SIMD3(cos(angle), 0, -sin(angle))
+            // where every mirrored sample falls first (arithmetic only), then the image's values
+            // there, read back to back, summed in the samples' order
+            let mirrored = sample.map { h in grid.nearestVoxel(frame.toGrid(h - 2 * (h * n).sum() * n), spacing: spacing) ?? -1 }
             var sa = 0.0, sb = 0.0, saa = 0.0, sbb = 0.0, sab = 0.0, count = 0.0
-            for (h, a) in zip(sample, own) {
-                let m = h - 2 * (h * n).sum() * n
-                guard let b = value(m) else { continue }
-                let x = Double(a), y = Double(b)
+            for (at, a) in zip(mirrored, own) where at >= 0 {
+                let x = Double(a), y = Double(values[at])
                 sa += x; sb += y; saa += x * x; sbb += y * y; sab += x * y; count += 1
             }
             guard count > 100 else { return -1 }

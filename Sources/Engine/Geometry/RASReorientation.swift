@@ -54,20 +54,28 @@ public struct RASReorientation: Sendable, Equatable {
         base + i * steps[0] + j * steps[1] + k * steps[2]
     }
 
-    /// Reorders one volume's values from stored order into RAS+ order (x fastest).
+    /// Reorders one volume's values from stored order into RAS+ order (x fastest); rows stored
+    /// in RAS+ order already are copied whole.
     public func toRAS<T>(_ native: [T]) -> [T] {
         precondition(native.count == voxelCount)
-        var out = [T]()
-        out.reserveCapacity(native.count)
-        native.withUnsafeBufferPointer { src in
-            for k in 0..<rasShape[2] {
-                for j in 0..<rasShape[1] {
-                    let row = base + j * steps[1] + k * steps[2]
-                    for i in 0..<rasShape[0] { out.append(src[row + i * steps[0]]) }
+        let nx = rasShape[0]
+        return [T](unsafeUninitializedCapacity: native.count) { dst, count in
+            native.withUnsafeBufferPointer { src in
+                var n = 0
+                for k in 0..<rasShape[2] {
+                    for j in 0..<rasShape[1] {
+                        let row = src.baseAddress! + base + j * steps[1] + k * steps[2], out = dst.baseAddress! + n
+                        if steps[0] == 1 {
+                            out.initialize(from: row, count: nx)
+                        } else {
+                            for i in 0..<nx { (out + i).initialize(to: row[i * steps[0]]) }
+                        }
+                        n += nx
+                    }
                 }
             }
+            count = native.count
         }
-        return out
     }
 
     /// Reorders one volume's values from RAS+ order back into stored order.

@@ -141,11 +141,26 @@ public enum DistanceTransform {
 
         /// 1D squared distance transform of `f` with squared step `w`, into `out` at the
         /// positions in `keep` (the envelope is built from the whole line).
+        ///
+        /// A run of zeros (mask voxels) enters the envelope by its two ends only: a zero
+        /// parabola is never removed by a later one (they meet beyond it), so the run's inner
+        /// parabolas only ever decide the positions inside the run, where the distance is 0;
+        /// every other position gets the same parabola, so the same value, as with all of them.
         func envelope(_ f: UnsafeMutablePointer<Float>, n: Int, w: Float, keep: Range<Int>,
                       into out: UnsafeMutablePointer<Float>) {
             let inf = Float.infinity, w2 = 2 * w
             var k = -1
-            for q in 0..<n where f[q] < 1e19 {
+            var next = 0
+            while next < n {
+                let q = next
+                next += 1
+                guard f[q] < 1e19 else { continue }
+                if f[q] == 0 {
+                    // the run's first zero now, its last (if another) on the next step
+                    var end = q
+                    while end + 1 < n && f[end + 1] == 0 { end += 1 }
+                    if end > q + 1 { next = end }
+                }
                 let gq = f[q] + w * Float(q &* q)
                 g[q] = gq
                 if k < 0 {
@@ -172,6 +187,10 @@ public enum DistanceTransform {
             }
             var j = 0
             for q in keep {
+                guard f[q] != 0 else {
+                    out[q] = 0
+                    continue
+                }
                 while z[j + 1] < Float(q) { j += 1 }
                 let p = v[j]
                 let dq = Float(q &- p)

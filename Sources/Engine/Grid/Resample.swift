@@ -1,14 +1,18 @@
 /// Resizing a grid of values to another number of voxels over the same extent
 /// (voxel centres aligned as scikit-image's `resize` does: `src = (dst + 0.5) * in/out - 0.5`).
 public enum Resample {
-    /// Trilinear resize, clamped at the edges.
-    public static func linear(_ values: [Float], from a: Grid3D, to b: Grid3D) -> [Float] {
+    /// Trilinear resize, clamped at the edges; slices of the result on `threads` workers (each
+    /// value computed the same way whatever their number).
+    public static func linear(_ values: [Float], from a: Grid3D, to b: Grid3D, threads: Int = 1) -> [Float] {
+        guard b.count > 0 else { return [] }
         let wx = weights(a.nx, b.nx), wy = weights(a.ny, b.ny), wz = weights(a.nz, b.nz)
-        var out = [Float](repeating: 0, count: b.count)
-        values.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                var o = 0
-                for z in 0..<b.nz {
+        // every value is written once, by the worker of its slice (which also maps its pages)
+        return [Float](unsafeUninitializedCapacity: b.count) { dstBuffer, initialized in
+            values.withUnsafeBufferPointer { srcBuffer in
+                let src = UnsafeShared(srcBuffer.baseAddress!), dst = UnsafeShared(dstBuffer.baseAddress!)
+                ParallelSlices.forEach(b.nz, threads: threads) { z in
+                    let (src, dst) = (src.pointer, dst.pointer)
+                    var o = z * b.nx * b.ny
                     let z0 = wz.lo[z] * a.nx * a.ny, z1 = wz.hi[z] * a.nx * a.ny, tz = wz.t[z]
                     for y in 0..<b.ny {
                         let y0 = wy.lo[y] * a.nx, y1 = wy.hi[y] * a.nx, ty = wy.t[y]
@@ -24,8 +28,8 @@ public enum Resample {
                     }
                 }
             }
+            initialized = b.count
         }
-        return out
     }
 
     /// Interpolation sources along one axis.

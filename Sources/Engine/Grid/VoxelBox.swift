@@ -27,24 +27,41 @@ public struct VoxelBox: Sendable, Equatable {
     /// The smallest box holding every voxel where any of `masks` is nonzero (`empty` if none is).
     public static func around(_ masks: [[UInt8]], grid: Grid3D, threads: Int = EngineThreads.available) -> VoxelBox {
         let partials = ParallelSlices.reduce(grid.nz, threads: threads, initial: empty) { z, box in
-            let plane = grid.nx * grid.ny
-            for y in 0..<grid.ny {
-                let row = z * plane + y * grid.nx
-                var first = -1, last = -1
-                for mask in masks {
-                    mask.withUnsafeBufferPointer { m in
-                        let r = m.baseAddress! + row
-                        if let f = (0..<grid.nx).first(where: { r[$0] != 0 }) {
-                            first = first < 0 ? f : min(first, f)
-                            last = max(last, (0..<grid.nx).last(where: { r[$0] != 0 })!)
-                        }
-                    }
-                }
-                guard first >= 0 else { continue }
-                box = box.union(VoxelBox(lower: SIMD3(first, y, z), upper: SIMD3(last + 1, y + 1, z + 1)))
-            }
+            box = box.union(around(masks, slice: z, grid: grid))
         }
         return partials.reduce(empty) { $0.union($1) }
+    }
+
+    /// Each axial slice's box of the voxels where `mask` is nonzero (`empty` for a slice without any).
+    public static func slices(around mask: [UInt8], grid: Grid3D, threads: Int = EngineThreads.available) -> [VoxelBox] {
+        var boxes = [VoxelBox](repeating: empty, count: grid.nz)
+        boxes.withUnsafeMutableBufferPointer { buffer in
+            let out = UnsafeShared(buffer.baseAddress!)
+            ParallelSlices.forEach(grid.nz, threads: threads) { z in out.pointer[z] = around([mask], slice: z, grid: grid) }
+        }
+        return boxes
+    }
+
+    /// The box of the voxels of axial slice `z` where any of `masks` is nonzero.
+    static func around(_ masks: [[UInt8]], slice z: Int, grid: Grid3D) -> VoxelBox {
+        var box = empty
+        let plane = grid.nx * grid.ny
+        for y in 0..<grid.ny {
+            let row = z * plane + y * grid.nx
+            var first = -1, last = -1
+            for mask in masks {
+                mask.withUnsafeBufferPointer { m in
+                    let r = m.baseAddress! + row
+                    if let f = (0..<grid.nx).first(where: { r[$0] != 0 }) {
+                        first = first < 0 ? f : min(first, f)
+                        last = max(last, (0..<grid.nx).last(where: { r[$0] != 0 })!)
+                    }
+                }
+            }
+            guard first >= 0 else { continue }
+            box = box.union(VoxelBox(lower: SIMD3(first, y, z), upper: SIMD3(last + 1, y + 1, z + 1)))
+        }
+        return box
     }
 
     /// The grid voxels whose grid-millimetre positions can lie in the head-frame box from `low`
@@ -74,6 +91,13 @@ public struct VoxelBox: Sendable, Equatable {
         let upper = SIMD3(Int(min(Double(n.x) + 1, b.x.rounded(.up))), Int(min(Double(n.y) + 1, b.y.rounded(.up))),
                           Int(min(Double(n.z) + 1, b.z.rounded(.up)))) &+ 2
         return VoxelBox(lower: pointwiseMax(lower, .zero), upper: pointwiseMin(upper, n))
+    }
+
+    /// The box grown by `margin` voxels on every side, within the grid (`empty` stays empty).
+    public func widened(by margin: SIMD3<Int>, within grid: Grid3D) -> VoxelBox {
+        guard !isEmpty else { return self }
+        return VoxelBox(lower: pointwiseMax(lower &- margin, .zero),
+                        upper: pointwiseMin(upper &+ margin, SIMD3(grid.nx, grid.ny, grid.nz)))
     }
 
     /// The smallest box holding both.

@@ -21,7 +21,7 @@ extension QCPicture {
             steps.append(position)
             position -= 0.7
         }
-        let boxes = sliceBoxes(mask, grid: grid, spacing: spacing)
+        let boxes = sliceBoxes(mask, grid: grid, spacing: spacing, threads: threads)
         var depth = [Double](repeating: .nan, count: width * height)
         depth.withUnsafeMutableBufferPointer { buffer in
             let out = UnsafeShared(buffer.baseAddress!)
@@ -47,22 +47,13 @@ extension QCPicture {
 
     /// Each axial slice's bounding rectangle of the mask in millimetres (lower corner, upper
     /// corner), nil for an empty slice.
-    static func sliceBoxes(_ mask: [UInt8], grid: Grid3D, spacing: [Double]) -> [(SIMD2<Double>, SIMD2<Double>)?] {
-        var boxes = [(SIMD2<Double>, SIMD2<Double>)?](repeating: nil, count: grid.nz)
-        for z in 0..<grid.nz {
-            var lo = (grid.nx, grid.ny), hi = (-1, -1)
-            for y in 0..<grid.ny {
-                for x in 0..<grid.nx where mask[grid.index(x, y, z)] != 0 {
-                    lo = (min(lo.0, x), min(lo.1, y))
-                    hi = (max(hi.0, x), max(hi.1, y))
-                }
-            }
-            if hi.0 >= 0 {
-                boxes[z] = (SIMD2(Double(lo.0) * spacing[0], Double(lo.1) * spacing[1]),
-                            SIMD2(Double(hi.0 + 1) * spacing[0], Double(hi.1 + 1) * spacing[1]))
-            }
+    static func sliceBoxes(_ mask: [UInt8], grid: Grid3D, spacing: [Double],
+                           threads: Int = EngineThreads.available) -> [(SIMD2<Double>, SIMD2<Double>)?] {
+        let found = VoxelBox.slices(around: mask, grid: grid, threads: threads)
+        return found.map { box in
+            box.isEmpty ? nil : (SIMD2(Double(box.lower.x) * spacing[0], Double(box.lower.y) * spacing[1]),
+                                 SIMD2(Double(box.upper.x) * spacing[0], Double(box.upper.y) * spacing[1]))
         }
-        return boxes
     }
 
     /// The steps (indices into the march's positions `reach - 0.7 k`) whose points may fall in

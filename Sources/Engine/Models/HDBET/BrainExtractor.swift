@@ -53,7 +53,7 @@ public struct BrainExtractor: Sendable {
     public func prepare(_ values: [Float], grid: Grid3D, spacing: [Double], cropToHead: Bool = false) -> Prepared {
         let target = descriptor.targetSpacing
         let resampledGrid = Grid3D((0..<3).map { max(1, Int((Double(grid.shape[$0]) * spacing[$0] / target[$0]).rounded())) })
-        var resampled = Resample.linear(values, from: grid, to: resampledGrid)
+        var resampled = Resample.linear(values, from: grid, to: resampledGrid, threads: threads)
         let multiple = descriptor.padMultiple, minimum = descriptor.minimumSize
         let padded = { (s: Int) in max(minimum, (s + multiple - 1) / multiple * multiple) }
         let box = (cropToHead ? HeadBox.around(head: resampled, grid: resampledGrid, padded: padded) : nil)
@@ -121,13 +121,14 @@ public struct BrainExtractor: Sendable {
     /// Network passes per scan: folds times mirrorings (1 fast, 40 accurate).
     public var passes: Int { networks.count * mirrorings.count }
 
-    /// A brain mask for one volume of a scan.
-    public func extract(_ volume: NiftiVolume, volumeIndex: Int = 0) -> BrainMask {
+    /// A brain mask for one volume of a scan; `rasValues`: that volume's values in RAS+ order
+    /// when the caller has them already (`volume.rasReorientation.toRAS(volume.floatValues(...))`).
+    public func extract(_ volume: NiftiVolume, volumeIndex: Int = 0, rasValues: [Float]? = nil) -> BrainMask {
         var clock = StageClock()
         let view = volume.rasReorientation
         let grid = Grid3D(view.rasShape)
         let spacing = (0..<3).map { view.rasAffine.columnLengths[$0] }
-        let values = view.toRAS(volume.floatValues(volume: volumeIndex))
+        let values = rasValues ?? view.toRAS(volume.floatValues(volume: volumeIndex))
         var prepared = prepare(values, grid: grid, spacing: spacing, cropToHead: cropsToHead)
         clock.lap("brain: preprocess")
         let layers = LayerClock()
@@ -142,7 +143,7 @@ public struct BrainExtractor: Sendable {
         clock.lap("brain: network")
         let networkInputShape = probabilities.shape.dropFirst().map { $0 }
         let g = prepared.grid
-        let probability = Resample.linear(brain, from: g, to: grid)
+        let probability = Resample.linear(brain, from: g, to: grid, threads: threads)
         clock.lap("brain: back to scan grid")
         let mask = ConnectedComponents.largest(probability.map { $0 > 0.5 ? 1 : 0 }, grid: grid)
         clock.lap("brain: largest component")
