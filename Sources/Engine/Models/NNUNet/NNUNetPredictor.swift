@@ -9,7 +9,7 @@ import Foundation
 /// filled), transposed by `transpose_forward`, resampled to the plan's spacing, normalised per
 /// channel, predicted with ``SlidingWindow``, transposed back, resampled to the cropped grid,
 /// argmax, and zero (background) outside the box. One deviation: every resampling here is
-/// trilinear (``Resample/linear(_:from:to:)``, skimage `resize` order 1). nnU-Net resamples the
+/// trilinear (``Resample/linear(_:from:to:threads:)``, skimage `resize` order 1). nnU-Net resamples the
 /// image with third-order splines (and, when the spacing is more than 3x anisotropic, in-plane
 /// only with nearest neighbour along the thick axis); the probabilities back with order 1 (also
 /// nearest along a thick axis). When the scan's spacing already rounds to the plan's grid
