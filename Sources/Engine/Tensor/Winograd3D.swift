@@ -108,15 +108,19 @@ enum Winograd3D {
         // stores (and the output transform's 64 loads) do not all fall in one cache set
         let inBlock = padded(cin * batch), outBlock = padded(cout * batch)
         let workers = max(1, min(threads, batches))
+        // each worker takes an equal share of the tiles (a multiple of 8), in batches: on small
+        // volumes a few whole batches would leave one worker waiting for the other
+        let share = ((tiling.count + workers - 1) / workers + 7) / 8 * 8
         let s = UnsafeShared(src), w = UnsafeShared(u), o = UnsafeShared(out)
         let b = bias.map { UnsafeShared($0) }, res = residual.map { UnsafeShared($0) }
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
             let vBuffer = ScratchBuffers.shared.take(points * inBlock), mBuffer = ScratchBuffers.shared.take(points * outBlock)
             defer { ScratchBuffers.shared.give(vBuffer); ScratchBuffers.shared.give(mBuffer) }
             let v = vBuffer.pointer, m = mBuffer.pointer
-            var index = worker
-            while index < batches {
-                let t0 = index * batch, tiles = min(batch, tiling.count - t0)
+            let end = min(tiling.count, (worker + 1) * share)
+            var t0 = worker * share
+            while t0 < end {
+                let tiles = min(batch, end - t0)
                 if variant == .f2 {
                     transformInput(x, UnsafePointer(s.pointer), pads: pads, tiling: tiling, first: t0, tiles: tiles, stride: batch,
                                    block: inBlock, into: v)
@@ -139,7 +143,7 @@ enum Winograd3D {
                                                 tiling: tiling, first: t0, tiles: tiles, into: o.pointer, od: od, oh: oh, ow: ow,
                                                 channelStride: channelStride)
                 }
-                index += workers
+                t0 += tiles
             }
         }
     }
