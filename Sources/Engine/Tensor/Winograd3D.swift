@@ -85,12 +85,15 @@ enum Winograd3D {
         }
     }
 
-    /// The floats of one batch's transformed input and products together (512 KiB): small enough
-    /// to stay in a core's second-level cache between the input transform, the products and the
-    /// output transform. Measured against 4 MiB (the im2col tile) in the slab convolutions of a
-    /// 16x176x176 volume, 2 threads, best of 5 alternated runs: 42->42 0.104-0.107 s -> 0.090-0.092 s,
-    /// 42->21 0.068-0.076 -> 0.065-0.067 s, 21->21 0.041 -> 0.038-0.040 s. Smaller budgets (8 tiles) are slower.
-    static let batchFloats = 1 << 17
+    /// The floats of one batch's transformed input (1 MiB), which its products then overwrite
+    /// point by point: sized to stay in a core's second-level cache between the input
+    /// transform, the products and the output transform. Measured in the slab convolutions of a
+    /// 16x176x176 volume, 2 threads, best of 5 alternated runs, with separate input and product
+    /// buffers of 512 KiB together against 4 MiB: 42->42 0.104-0.107 s -> 0.090-0.092 s, 42->21
+    /// 0.068-0.076 -> 0.065-0.067 s, 21->21 0.041 -> 0.038-0.040 s; one shared buffer of twice
+    /// the tiles then took HD-BET's F(4,3) layers from 3.52-3.97 s to 3.40-3.46 s (best and
+    /// median of 5 alternated whole-head runs). Smaller budgets (8 tiles) are slower.
+    static let batchFloats = 1 << 18
 
     /// The convolution of `x` (padding `pads` per axis) into `out` (`[out, od, oh, ow]`, its
     /// channels `outChannelStride` values apart, `od * oh * ow` when nil), bias and `residual`
@@ -100,13 +103,14 @@ enum Winograd3D {
                          out: UnsafeMutablePointer<Float>, od: Int, oh: Int, ow: Int, outChannelStride: Int? = nil, threads: Int) {
         let cin = x.channels, cout = outChannels, channelStride = outChannelStride ?? od * oh * ow
         let tiling = Tiling(od: od, oh: oh, ow: ow, side: variant.tile), points = variant.points
-        // tiles per batch: transformed input and products of one batch within `batchFloats`,
-        // at least 16 tiles (a multiple of 8: F(4,3) transforms eight tiles at a time, one per SIMD lane)
-        let batch = (max(16, min(tiling.count, batchFloats / (points * (cin + cout)))) + 7) / 8 * 8
+        // tiles per batch: one batch's transformed input within `batchFloats`, at least 16 tiles
+        // (a multiple of 8: F(4,3) transforms eight tiles at a time, one per SIMD lane)
+        let batch = (max(16, min(tiling.count, batchFloats / (points * max(cin, cout)))) + 7) / 8 * 8
         let batches = (tiling.count + batch - 1) / batch
-        // the 64 point blocks start one cache line apart modulo 4 KiB, so a tile's 64 scattered
-        // stores (and the output transform's 64 loads) do not all fall in one cache set
-        let inBlock = padded(cin * batch), outBlock = padded(cout * batch)
+        // one block per point, for its input and then its products; the blocks start one cache
+        // line apart modulo 4 KiB, so a tile's scattered stores (and the output transform's
+        // loads) do not all fall in one cache set
+        let block = padded(max(cin, cout) * batch)
         let workers = max(1, min(threads, batches))
         // each worker takes an equal share of the tiles (a multiple of 8), in batches: on small
         // volumes a few whole batches would leave one worker waiting for the other
@@ -114,32 +118,34 @@ enum Winograd3D {
         let s = UnsafeShared(src), w = UnsafeShared(u), o = UnsafeShared(out)
         let b = bias.map { UnsafeShared($0) }, res = residual.map { UnsafeShared($0) }
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            let vBuffer = ScratchBuffers.shared.take(points * inBlock), mBuffer = ScratchBuffers.shared.take(points * outBlock)
-            defer { ScratchBuffers.shared.give(vBuffer); ScratchBuffers.shared.give(mBuffer) }
-            let v = vBuffer.pointer, m = mBuffer.pointer
+            // point e's input in block e + 1, its products in block e: each product overwrites
+            // the input of the point before it, already consumed
+            let buffer = ScratchBuffers.shared.take((points + 1) * block)
+            defer { ScratchBuffers.shared.give(buffer) }
+            let m = buffer.pointer, v = buffer.pointer + block
             let end = min(tiling.count, (worker + 1) * share)
             var t0 = worker * share
             while t0 < end {
                 let tiles = min(batch, end - t0)
                 if variant == .f2 {
                     transformInput(x, UnsafePointer(s.pointer), pads: pads, tiling: tiling, first: t0, tiles: tiles, stride: batch,
-                                   block: inBlock, into: v)
+                                   block: block, into: v)
                 } else {
                     WinogradF43.transformInput(x, UnsafePointer(s.pointer), pads: pads, tiling: tiling, first: t0, tiles: tiles,
-                                               stride: batch, block: inBlock, into: v)
+                                               stride: batch, block: block, into: v)
                 }
                 for e in 0..<points {
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(cout), Int32(tiles), Int32(cin),
-                                1, w.pointer + e * cout * cin, Int32(cin), v + e * inBlock, Int32(batch),
-                                0, m + e * outBlock, Int32(batch))
+                                1, w.pointer + e * cout * cin, Int32(cin), v + e * block, Int32(batch),
+                                0, m + e * block, Int32(batch))
                 }
                 let bias = b.map { UnsafePointer($0.pointer) }, residual = res.map { UnsafePointer($0.pointer) }
                 if variant == .f2 {
-                    transformOutput(m, stride: batch, block: outBlock, channels: cout, bias: bias, residual: residual,
+                    transformOutput(m, stride: batch, block: block, channels: cout, bias: bias, residual: residual,
                                     tiling: tiling, first: t0, tiles: tiles, into: o.pointer, od: od, oh: oh, ow: ow,
                                     channelStride: channelStride)
                 } else {
-                    WinogradF43.transformOutput(m, stride: batch, block: outBlock, channels: cout, bias: bias, residual: residual,
+                    WinogradF43.transformOutput(m, stride: batch, block: block, channels: cout, bias: bias, residual: residual,
                                                 tiling: tiling, first: t0, tiles: tiles, into: o.pointer, od: od, oh: oh, ow: ow,
                                                 channelStride: channelStride)
                 }
