@@ -1,6 +1,28 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
+// The Winograd tile transforms: built once for any x86-64 (or other) processor and, on x86-64,
+// once more from the same files (symbolic links) for AVX2; Engine picks one when it starts.
+let engineDependencies: [Target.Dependency] = {
+    var list: [Target.Dependency] = [
+        "CNifti", "CLinux", "COpenBLAS", "CZlib", "TileTransforms",
+        .product(name: "SystemPackage", package: "swift-system"),
+        .product(name: "Crypto", package: "swift-crypto"),
+    ]
+    #if arch(x86_64)
+    list.append("TileTransformsAVX2")
+    #endif
+    return list
+}()
+let tileTransformTargets: [Target] = {
+    var list: [Target] = [.target(name: "TileTransforms", swiftSettings: [.swiftLanguageMode(.v6)])]
+    #if arch(x86_64)
+    list.append(.target(name: "TileTransformsAVX2",
+                        swiftSettings: [.swiftLanguageMode(.v6), .unsafeFlags(["-Xcc", "-mavx2"])]))
+    #endif
+    return list
+}()
+
 let package = Package(
     name: "defacer",
     platforms: [.macOS(.v14)],
@@ -38,11 +60,7 @@ let package = Package(
         // The inference engine, NIfTI, defacing, and the durable-file layer every writer uses.
         .target(
             name: "Engine",
-            dependencies: [
-                "CNifti", "CLinux", "COpenBLAS", "CZlib",
-                .product(name: "SystemPackage", package: "swift-system"),
-                .product(name: "Crypto", package: "swift-crypto"),
-            ],
+            dependencies: engineDependencies,
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         // DICOM: header reading, folder inventory, conversion with dcm2niix, anonymisation, the study defacer.
@@ -98,5 +116,5 @@ let package = Package(
             dependencies: ["Engine", "TestSupport", "DefacerCLI"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
-    ]
+    ] + tileTransformTargets
 )

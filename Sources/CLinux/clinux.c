@@ -32,3 +32,20 @@ int dfc_dumpable(void) {
 int dfc_release_free_memory(void) {
     return malloc_trim(0);
 }
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+int dfc_cpu_has_avx2(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    /* OSXSAVE (bit 27), AVX (28) */
+    if ((c & (1u << 27)) == 0 || (c & (1u << 28)) == 0) return 0;
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & 6) != 6) return 0; /* XMM and YMM state saved by the system */
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    return (b & (1u << 5)) != 0; /* AVX2 */
+}
+#else
+int dfc_cpu_has_avx2(void) { return 0; }
+#endif

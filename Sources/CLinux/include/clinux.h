@@ -25,4 +25,8 @@ int dfc_dumpable(void);
 /// as a network's weights was freed). 1 when memory was released, 0 when none could be.
 int dfc_release_free_memory(void);
 
+/// 1 when the processor has AVX and AVX2 and the system saves the 256-bit registers
+/// (CPUID and XGETBV), 0 otherwise (and on processors other than x86-64).
+int dfc_cpu_has_avx2(void);
+
 #endif

@@ -1,17 +1,20 @@
 import COpenBLAS
 import Dispatch
+import TileTransforms
 
 /// Winograd convolutions for stride-1 3x3x3 kernels (Lavin and Gray 2016, extended to three
 /// axes): input tiles and 3x3x3 filters are taken to a transformed domain where an output
 /// block needs one multiply per point and channel pair. F(2x2x2, 3x3x3) (here): 4x4x4 input
-/// tiles, 64 points per 2x2x2 block instead of 216 multiplies; F(4x4x4, 3x3x3): ``WinogradF43``.
-/// The products over channels are one matrix product per point and batch of tiles, on OpenBLAS.
+/// tiles, 64 points per 2x2x2 block instead of 216 multiplies; F(4x4x4, 3x3x3): 6x6x6 tiles, 216
+/// points per 4x4x4 block. The tile transforms are in the `TileTransforms` module (built twice,
+/// see ``TileTransformCode``); the products over channels are one matrix product per point and
+/// batch of tiles, on OpenBLAS.
 ///
 /// 1-D transforms (F(2,3)): `Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]`,
 /// `G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1]`, `Aᵀ = [1 1 1 0; 0 1 -1 -1]`, applied along each axis.
 enum Winograd3D {
     /// Which output block a tile gives: F(2x2x2, 3x3x3) (64 points) or F(4x4x4, 3x3x3) (216
-    /// points, ``WinogradF43``: fewer multiplies, about 16x the rounding error of F(2,3)).
+    /// points, `TileTransforms.WinogradF43`: fewer multiplies, about 16x the rounding error of F(2,3)).
     enum Variant: Sendable {
         case f2, f4
         /// Output voxels per tile side.
@@ -20,7 +23,7 @@ enum Winograd3D {
         var points: Int { (tile + 2) * (tile + 2) * (tile + 2) }
         /// `G`, `(tile + 2) x 3`.
         var filterTransform: [[Double]] {
-            self == .f2 ? [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]] : WinogradF43.filterTransform
+            self == .f2 ? [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]] : TileTransforms.WinogradF43.filterTransform
         }
     }
 
@@ -58,33 +61,6 @@ enum Winograd3D {
         init(_ x: Tensor) { self.init(channels: x.channels, depth: x.depth, height: x.height, width: x.width) }
     }
 
-    /// Tiles of the output: blocks of `side` voxels per axis, counted per axis.
-    struct Tiling {
-        var tz: Int, ty: Int, tx: Int
-        let side: Int
-        var count: Int { tz * ty * tx }
-        init(od: Int, oh: Int, ow: Int, side: Int) {
-            self.side = side
-            tz = (od + side - 1) / side; ty = (oh + side - 1) / side; tx = (ow + side - 1) / side
-        }
-
-        /// The first output voxel (z, y, x) of tile `index`.
-        func origin(_ index: Int) -> Cursor {
-            Cursor(z: (index / (ty * tx)) * side, y: ((index / tx) % ty) * side, x: (index % tx) * side,
-                   width: tx * side, height: ty * side, side: side)
-        }
-    }
-
-    /// A tile's first output voxel, stepped tile by tile without divisions.
-    struct Cursor {
-        var z: Int, y: Int, x: Int
-        let width: Int, height: Int, side: Int
-        @inline(__always) mutating func advance() {
-            x += side
-            if x == width { x = 0; y += side; if y == height { y = 0; z += side } }
-        }
-    }
-
     /// The floats of one batch's transformed input (1 MiB), which its products then overwrite
     /// point by point: sized to stay in a core's second-level cache between the input
     /// transform, the products and the output transform. Measured in the slab convolutions of a
@@ -97,12 +73,13 @@ enum Winograd3D {
 
     /// The convolution of `x` (padding `pads` per axis) into `out` (`[out, od, oh, ow]`, its
     /// channels `outChannelStride` values apart, `od * oh * ow` when nil), bias and `residual`
-    /// (same layout as `out`; it may be `out` itself) added.
+    /// (same layout as `out`; it may be `out` itself) added; the tile transforms of `code`.
     static func convolve(_ x: Shape, src: UnsafePointer<Float>, transformedWeights u: UnsafePointer<Float>, variant: Variant,
                          bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?, outChannels: Int, pads: [Int],
-                         out: UnsafeMutablePointer<Float>, od: Int, oh: Int, ow: Int, outChannelStride: Int? = nil, threads: Int) {
+                         out: UnsafeMutablePointer<Float>, od: Int, oh: Int, ow: Int, outChannelStride: Int? = nil, threads: Int,
+                         code: TileTransformCode = .preferred) {
         let cin = x.channels, cout = outChannels, channelStride = outChannelStride ?? od * oh * ow
-        let tiling = Tiling(od: od, oh: oh, ow: ow, side: variant.tile), points = variant.points
+        let tiling = TileTransforms.Tiling(od: od, oh: oh, ow: ow, side: variant.tile), points = variant.points
         // tiles per batch: one batch's transformed input within `batchFloats`, at least 16 tiles
         // (a multiple of 8: F(4,3) transforms eight tiles at a time, one per SIMD lane)
         let batch = (max(16, min(tiling.count, batchFloats / (points * max(cin, cout)))) + 7) / 8 * 8
@@ -127,28 +104,16 @@ enum Winograd3D {
             var t0 = worker * share
             while t0 < end {
                 let tiles = min(batch, end - t0)
-                if variant == .f2 {
-                    transformInput(x, UnsafePointer(s.pointer), pads: pads, tiling: tiling, first: t0, tiles: tiles, stride: batch,
-                                   block: block, into: v)
-                } else {
-                    WinogradF43.transformInput(x, UnsafePointer(s.pointer), pads: pads, tiling: tiling, first: t0, tiles: tiles,
-                                               stride: batch, block: block, into: v)
-                }
+                code.transformInput(variant, x, UnsafePointer(s.pointer), pads: pads, output: (od, oh, ow), first: t0, tiles: tiles,
+                                    stride: batch, block: block, into: v)
                 for e in 0..<points {
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(cout), Int32(tiles), Int32(cin),
                                 1, w.pointer + e * cout * cin, Int32(cin), v + e * block, Int32(batch),
                                 0, m + e * block, Int32(batch))
                 }
                 let bias = b.map { UnsafePointer($0.pointer) }, residual = res.map { UnsafePointer($0.pointer) }
-                if variant == .f2 {
-                    transformOutput(m, stride: batch, block: block, channels: cout, bias: bias, residual: residual,
-                                    tiling: tiling, first: t0, tiles: tiles, into: o.pointer, od: od, oh: oh, ow: ow,
-                                    channelStride: channelStride)
-                } else {
-                    WinogradF43.transformOutput(m, stride: batch, block: block, channels: cout, bias: bias, residual: residual,
-                                                tiling: tiling, first: t0, tiles: tiles, into: o.pointer, od: od, oh: oh, ow: ow,
-                                                channelStride: channelStride)
-                }
+                code.transformOutput(variant, m, stride: batch, block: block, channels: cout, bias: bias, residual: residual,
+                                     first: t0, tiles: tiles, into: o.pointer, od: od, oh: oh, ow: ow, channelStride: channelStride)
                 t0 += tiles
             }
         }
@@ -158,109 +123,5 @@ enum Winograd3D {
     static func padded(_ floats: Int) -> Int {
         let rounded = (floats + 15) / 16 * 16
         return rounded + (16 - rounded % 1024 + 1024) % 1024
-    }
-
-    /// Gathers the `size`³ input tile whose corner is at (z0, y0, x0) into `rows`: `size`² rows
-    /// (z, y) along x in lanes `0..<size`, zero where the tile lies outside the volume (the
-    /// convolution's padding). F(2,3)'s (F(4,3) gathers eight tiles at a time: ``TileLanes``).
-    @inline(__always)
-    static func gatherTile<V: SIMD>(_ rows: UnsafeMutableBufferPointer<V>, size n: Int, channel: UnsafePointer<Float>,
-                                    z0: Int, y0: Int, x0: Int, depth d: Int, height h: Int, width w: Int) where V.Scalar == Float {
-        let inside = z0 >= 0 && z0 + n <= d && y0 >= 0 && y0 + n <= h && x0 >= 0 && x0 + n <= w
-        for r in 0..<(n * n) {
-            let z = z0 + r / n, y = y0 + r % n
-            var row = V.zero
-            if inside {
-                let p = channel + (z * h + y) * w + x0
-                for k in 0..<n { row[k] = p[k] }
-            } else if z >= 0 && z < d && y >= 0 && y < h {
-                let p = channel + (z * h + y) * w
-                for k in 0..<n where x0 + k >= 0 && x0 + k < w { row[k] = p[x0 + k] }
-            }
-            rows[r] = row
-        }
-    }
-
-    /// `Bᵀ d B` along each axis for tiles `first ..< first+tiles`: `v[e * block + ci * stride + t]`.
-    static func transformInput(_ x: Shape, _ src: UnsafePointer<Float>, pads: [Int], tiling: Tiling,
-                               first: Int, tiles: Int, stride: Int, block: Int, into v: UnsafeMutablePointer<Float>) {
-        let (d, h, w) = (x.depth, x.height, x.width)
-        let plane = d * h * w, rowStep = block
-        let (pz, py, px) = (pads[0], pads[1], pads[2])
-        var tile = [SIMD4<Float>](repeating: .zero, count: 16)
-        tile.withUnsafeMutableBufferPointer { rows in
-            // channel by channel, so the 64 rows a tile writes stay in L1 from one tile to the next
-            for ci in 0..<x.channels {
-                let channel = src + ci * plane
-                var cursor = tiling.origin(first)
-                for t in 0..<tiles {
-                    defer { cursor.advance() }
-                    let z0 = cursor.z - pz, y0 = cursor.y - py, x0 = cursor.x - px
-                    Winograd3D.gatherTile(rows, size: 4, channel: channel, z0: z0, y0: y0, x0: x0, depth: d, height: h, width: w)
-                    // along z (rows r, r+4, r+8, r+12 share y), then along y, as whole rows
-                    for yy in 0..<4 {
-                        let a = rows[yy], b = rows[4 + yy], c = rows[8 + yy], e = rows[12 + yy]
-                        rows[yy] = a - c; rows[4 + yy] = b + c; rows[8 + yy] = c - b; rows[12 + yy] = b - e
-                    }
-                    for zz in 0..<4 {
-                        let base = zz * 4
-                        let a = rows[base], b = rows[base + 1], c = rows[base + 2], e = rows[base + 3]
-                        rows[base] = a - c; rows[base + 1] = b + c; rows[base + 2] = c - b; rows[base + 3] = b - e
-                    }
-                    // along x, within each row; then scatter the 64 points
-                    let dst = v + ci * stride + t
-                    for r in 0..<16 {
-                        let q = rows[r]
-                        let out = dst + (r * 4) * rowStep
-                        out[0] = q[0] - q[2]
-                        out[rowStep] = q[1] + q[2]
-                        out[2 * rowStep] = q[2] - q[1]
-                        out[3 * rowStep] = q[1] - q[3]
-                    }
-                }
-            }
-        }
-    }
-
-    /// `Aᵀ m A` along each axis: products `m[e][co][t]` to 2x2x2 output blocks, plus bias and
-    /// residual; output channels `channelStride` values apart.
-    static func transformOutput(_ m: UnsafePointer<Float>, stride: Int, block: Int, channels: Int, bias: UnsafePointer<Float>?,
-                                residual: UnsafePointer<Float>?, tiling: Tiling, first: Int, tiles: Int,
-                                into out: UnsafeMutablePointer<Float>, od: Int, oh: Int, ow: Int, channelStride plane: Int) {
-        let rowStep = block
-        var rows = [SIMD4<Float>](repeating: .zero, count: 16)
-        rows.withUnsafeMutableBufferPointer { q in
-            for co in 0..<channels {
-                let b = bias?[co] ?? 0
-                var cursor = tiling.origin(first)
-                for t in 0..<tiles {
-                    defer { cursor.advance() }
-                    let src = m + co * stride + t
-                    for r in 0..<16 {
-                        let p = src + (r * 4) * rowStep
-                        q[r] = SIMD4(p[0], p[rowStep], p[2 * rowStep], p[3 * rowStep])
-                    }
-                    // along z, for each y (rows z*4+y): 16 rows -> 8; then along y -> 4 rows (z, y)
-                    let r0 = q[0] + q[4] + q[8], r1 = q[4] - q[8] - q[12]
-                    let s0 = q[1] + q[5] + q[9], s1 = q[5] - q[9] - q[13]
-                    let u0 = q[2] + q[6] + q[10], u1 = q[6] - q[10] - q[14]
-                    let w0 = q[3] + q[7] + q[11], w1 = q[7] - q[11] - q[15]
-                    let z = cursor.z, y = cursor.y, x = cursor.x
-                    // along x within the row, clipped at the far borders of odd sizes
-                    func store(_ row: SIMD4<Float>, _ dz: Int, _ dy: Int) {
-                        guard z + dz < od && y + dy < oh else { return }
-                        let offset = co * plane + ((z + dz) * oh + y + dy) * ow + x
-                        let p = out + offset
-                        let r0 = residual?[offset] ?? 0
-                        p[0] = row[0] + row[1] + row[2] + b + r0
-                        if x + 1 < ow { p[1] = row[1] - row[2] - row[3] + b + (residual?[offset + 1] ?? 0) }
-                    }
-                    store(r0 + s0 + u0, 0, 0)
-                    store(s0 - u0 - w0, 0, 1)
-                    store(r1 + s1 + u1, 1, 0)
-                    store(s1 - u1 - w1, 1, 1)
-                }
-            }
-        }
     }
 }

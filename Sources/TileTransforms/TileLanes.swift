@@ -9,7 +9,7 @@ struct TileLanes {
 
     /// The corners of tiles `first ..< first+tiles` of `tiling`, minus `shift` (the padding, for
     /// input tiles), in a volume of `bounds`.
-    init(tiling: Winograd3D.Tiling, first: Int, tiles: Int, shift: (Int, Int, Int), bounds: (depth: Int, height: Int, width: Int)) {
+    init(tiling: Tiling, first: Int, tiles: Int, shift: (Int, Int, Int), bounds: (depth: Int, height: Int, width: Int)) {
         self.tiles = tiles
         self.bounds = bounds
         groups = (tiles + 7) / 8

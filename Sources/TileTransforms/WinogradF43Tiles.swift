@@ -18,8 +18,9 @@ extension SIMD4: WinogradValue where Scalar == Float {}
 /// `[0 1/2 -1 -1/2 1 0]`, `[0 1 -3/2 -2 3/2 1]`; `Aᵀ` rows: `[1 1 1 1 1 0]`, `[0 1 -1 1/2 -2 0]`,
 /// `[0 1 1 1/4 4 0]`, `[0 1 -1 1/8 -8 1]`; `G` rows: `[1 0 0]`, `[1/3 1/3 1/3]`, `[-1/3 1/3 -1/3]`,
 /// `[-16/15 -8/15 -4/15]`, `[1/15 -2/15 4/15]`, `[0 0 1]`.
-enum WinogradF43 {
-    static let filterTransform: [[Double]] = [[1, 0, 0], [1.0 / 3, 1.0 / 3, 1.0 / 3], [-1.0 / 3, 1.0 / 3, -1.0 / 3],
+public enum WinogradF43 {
+    /// `G`, 6 x 3.
+    public static let filterTransform: [[Double]] = [[1, 0, 0], [1.0 / 3, 1.0 / 3, 1.0 / 3], [-1.0 / 3, 1.0 / 3, -1.0 / 3],
                                               [-16.0 / 15, -8.0 / 15, -4.0 / 15], [1.0 / 15, -2.0 / 15, 4.0 / 15], [0, 0, 1]]
 
     /// `Bᵀ d` along one axis, factored (24 additions and multiplies instead of 44): with
@@ -66,8 +67,11 @@ enum WinogradF43 {
     /// Eight tiles at a time, one per SIMD lane (``TileLanes``): every transform step works on
     /// whole vectors and each point's eight values are stored together. `stride` is a multiple
     /// of 8, so the lanes past `tiles` (copies of the last tile) land in unused columns.
-    static func transformInput(_ x: Winograd3D.Shape, _ src: UnsafePointer<Float>, pads: [Int], tiling: Winograd3D.Tiling,
-                               first: Int, tiles: Int, stride: Int, block: Int, into v: UnsafeMutablePointer<Float>) {
+    public static func transformInput(channels: Int, depth: Int, height: Int, width: Int, _ src: UnsafePointer<Float>,
+                               pads: [Int], output: (depth: Int, height: Int, width: Int), first: Int, tiles: Int,
+                               stride: Int, block: Int, into v: UnsafeMutablePointer<Float>) {
+        let x = (channels: channels, depth: depth, height: height, width: width)
+        let tiling = Tiling(od: output.depth, oh: output.height, ow: output.width, side: 4)
         precondition(stride % 8 == 0, "Winograd batches hold a multiple of 8 tiles")
         let lanes = TileLanes(tiling: tiling, first: first, tiles: tiles, shift: (pads[0], pads[1], pads[2]),
                               bounds: (x.depth, x.height, x.width))
@@ -99,9 +103,10 @@ enum WinogradF43 {
     /// `Aᵀ m A` along each axis: products `m[e][co][t]` to 4x4x4 output blocks, plus bias and
     /// residual; eight tiles at a time, one per SIMD lane, as ``transformInput``; output channels
     /// `channelStride` values apart.
-    static func transformOutput(_ m: UnsafePointer<Float>, stride: Int, block: Int, channels: Int, bias: UnsafePointer<Float>?,
-                                residual: UnsafePointer<Float>?, tiling: Winograd3D.Tiling, first: Int, tiles: Int,
-                                into out: UnsafeMutablePointer<Float>, od: Int, oh: Int, ow: Int, channelStride plane: Int) {
+    public static func transformOutput(_ m: UnsafePointer<Float>, stride: Int, block: Int, channels: Int, bias: UnsafePointer<Float>?,
+                                       residual: UnsafePointer<Float>?, first: Int, tiles: Int,
+                                       into out: UnsafeMutablePointer<Float>, od: Int, oh: Int, ow: Int, channelStride plane: Int) {
+        let tiling = Tiling(od: od, oh: oh, ow: ow, side: 4)
         precondition(stride % 8 == 0, "Winograd batches hold a multiple of 8 tiles")
         let lanes = TileLanes(tiling: tiling, first: first, tiles: tiles, shift: (0, 0, 0), bounds: (od, oh, ow))
         var rows = [SIMD8<Float>](repeating: .zero, count: 216)

@@ -1,0 +1,1 @@
+../TileTransforms/TileLanes.swift

@@ -1,0 +1,1 @@
+../TileTransforms/WinogradF23Tiles.swift

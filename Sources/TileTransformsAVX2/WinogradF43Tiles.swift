@@ -1,0 +1,1 @@
+../TileTransforms/WinogradF43Tiles.swift
