@@ -30,7 +30,8 @@ import Testing
     }
 
     /// `conv` on `x` as the given Winograd variant, whatever the engine picks for its channels.
-    static func winograd(_ conv: Conv3D, _ x: Tensor, _ variant: Winograd3D.Variant) -> Tensor {
+    static func winograd(_ conv: Conv3D, _ x: Tensor, _ variant: Winograd3D.Variant,
+                         code: TileTransformCode = .preferred, residual: Tensor? = nil) -> Tensor {
         let (od, oh, ow) = (conv.outputSize(x.depth, axis: 0), conv.outputSize(x.height, axis: 1), conv.outputSize(x.width, axis: 2))
         var u = [Float](repeating: 0, count: variant.points * conv.inChannels * conv.outChannels)
         var out = [Float](repeating: 0, count: conv.outChannels * od * oh * ow)
@@ -40,9 +41,12 @@ import Testing
         }
         x.data.withUnsafeBufferPointer { src in
             conv.bias!.withUnsafeBufferPointer { b in
-                Winograd3D.convolve(Winograd3D.Shape(x), src: src.baseAddress!, transformedWeights: u, variant: variant,
-                                    bias: b.baseAddress, residual: nil, outChannels: conv.outChannels, pads: conv.paddings,
-                                    out: &out, od: od, oh: oh, ow: ow, threads: 2)
+                (residual?.data ?? []).withUnsafeBufferPointer { r in
+                    Winograd3D.convolve(Winograd3D.Shape(x), src: src.baseAddress!, transformedWeights: u, variant: variant,
+                                        bias: b.baseAddress, residual: residual == nil ? nil : r.baseAddress,
+                                        outChannels: conv.outChannels, pads: conv.paddings, out: &out, od: od, oh: oh, ow: ow,
+                                        threads: 2, code: code)
+                }
             }
         }
         return Tensor(channels: conv.outChannels, depth: od, height: oh, width: ow, data: out)
@@ -66,6 +70,24 @@ import Testing
         #expect(f4 <= 1e-5 * largest, "Winograd F(4,3) vs direct max abs difference \(f4)")
         #expect(worstDifference(conv(x), direct) <= 1e-5 * largest)
         print("winograd \(cin)->\(cout) \(size): F(2,3) \(f2), F(4,3) \(f4), largest output \(largest)")
+    }
+
+    /// The AVX2 build of the tile transforms gives the portable build's floats bit for bit
+    /// (the same additions and multiplies per lane, none fused), on shapes whose tiles hang over
+    /// every border, with bias and a residual added.
+    @Test(.enabled(if: TileTransformCode.runnable.contains(.avx2), "this processor has no AVX2"),
+          arguments: [Winograd3D.Variant.f2, .f4])
+    func avx2TransformsMatchPortableBitForBit(variant: Winograd3D.Variant) {
+        for (cin, cout, size, padding) in Self.shapes {
+            let conv = Self.conv(cin, cout, padding: padding)
+            let x = Self.input(cin, size[0], size[1], size[2])
+            let (od, oh, ow) = (conv.outputSize(x.depth, axis: 0), conv.outputSize(x.height, axis: 1), conv.outputSize(x.width, axis: 2))
+            let residual = Tensor(channels: cout, depth: od, height: oh, width: ow, data: Self.values(cout * od * oh * ow, seed: 29))
+            let portable = Self.winograd(conv, x, variant, code: .portable, residual: residual)
+            let avx2 = Self.winograd(conv, x, variant, code: .avx2, residual: residual)
+            #expect(portable.data.map(\.bitPattern) == avx2.data.map(\.bitPattern), "\(cin)->\(cout) \(size): AVX2 differs")
+            #expect(portable.data.contains { $0 != 0 })
+        }
     }
 
     @Test func residualIsAddedAsTheOutputIsWritten() {

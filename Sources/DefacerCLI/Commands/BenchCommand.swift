@@ -29,6 +29,8 @@ struct BenchCommand: ParsableCommand {
         var convolutions: [EngineBenchmarks.ConvResult]
         var convolutionShareOfSgemm: Double
         var threads: Int
+        /// The build of the Winograd tile transforms this processor ran: "avx2" or "portable".
+        var tileTransforms: String
         var hdbetFastSeconds: Double?
         var hdbetStages: [StageClock.Stage]?
         /// Direct-convolution FLOPs of one network pass on the bench head, in GFLOP, and per layer kind.
@@ -72,7 +74,7 @@ struct BenchCommand: ParsableCommand {
         let totalSeconds = convs.reduce(0.0) { $0 + $1.seconds }
         var report = Report(sgemmGFLOPS: sgemm, convolutions: convs,
                             convolutionShareOfSgemm: totalFlops / totalSeconds / sgemm, threads: threads,
-                            peakMemoryMiB: 0)
+                            tileTransforms: EngineBenchmarks.tileTransforms, peakMemoryMiB: 0)
         if !scan.isEmpty {
             let volume = try NiftiReader().read(scan)
             let extractor = try BrainExtractor(modelFolder: model.models, mode: .fast, threads: threads)
@@ -121,7 +123,8 @@ struct BenchCommand: ParsableCommand {
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
             return
         }
-        print(String(format: "sgemm 1024^3 (OpenBLAS)                 %8.1f GFLOP/s", sgemm))
+        print(String(format: "sgemm 1024^3 (OpenBLAS)                 %8.1f GFLOP/s; tile transforms: %@", sgemm,
+                     report.tileTransforms as NSString))
         for c in convs {
             print(String(format: "conv %@ %8.1f GFLOP/s  %6.3f s  (%3.0f%% of sgemm; im2col %6.3f s)",
                          c.name.padding(toLength: 34, withPad: " ", startingAt: 0) as NSString, c.gflops, c.seconds,

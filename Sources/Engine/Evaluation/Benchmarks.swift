@@ -3,6 +3,9 @@ import Foundation
 
 /// Measurements for `defacer bench`: raw sgemm speed and the engine's convolution speed.
 public enum EngineBenchmarks {
+    /// The build of the Winograd tile transforms this process runs ("avx2" or "portable").
+    public static var tileTransforms: String { TileTransformCode.preferred == .avx2 ? "avx2" : "portable" }
+
     /// Seconds taken by `body`, best of `repeats`.
     public static func bestTime(repeats: Int, _ body: () -> Void) -> Double {
         var best = Double.infinity
