@@ -15,9 +15,9 @@ let engineDependencies: [Target.Dependency] = {
     return list
 }()
 let tileTransformTargets: [Target] = {
-    var list: [Target] = [.target(name: "TileTransforms", swiftSettings: [.swiftLanguageMode(.v6)])]
+    var list: [Target] = [.target(name: "TileTransforms", dependencies: ["CLinux"], swiftSettings: [.swiftLanguageMode(.v6)])]
     #if arch(x86_64)
-    list.append(.target(name: "TileTransformsAVX2",
+    list.append(.target(name: "TileTransformsAVX2", dependencies: ["CLinux"],
                         swiftSettings: [.swiftLanguageMode(.v6), .unsafeFlags(["-Xcc", "-mavx2"])]))
     #endif
     return list
@@ -49,7 +49,8 @@ let package = Package(
                 .linkedLibrary("z"), .linkedLibrary("m"),
             ]
         ),
-        // Linux calls that Swift's Glibc module does not show (renameat2, RENAME_NOREPLACE).
+        // Linux calls that Swift's Glibc module does not show (renameat2, RENAME_NOREPLACE), the
+        // processor's AVX2 check and a cache prefetch hint.
         .target(name: "CLinux"),
         // OpenBLAS (Debian libopenblas-dev) for the convolutions' matrix products.
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas"),

@@ -1,3 +1,4 @@
+import CLinux
 /// A batch of Winograd tiles in groups of eight, one tile per SIMD lane: each lane's corner
 /// (z, y, x) in a volume. Lanes past the batch's last tile repeat it, so every group is full.
 struct TileLanes {
@@ -89,6 +90,29 @@ struct TileLanes {
                     Self.storeRow(WinogradF43.input(at(0), at(1), at(2), at(3), at(4), at(5)), f + r * 48 + l)
                 }
             }
+        }
+    }
+
+    /// Asks for every input row the batch's tiles read from `channel` (each row's whole span,
+    /// one request per cache line) ahead of the gather that reads them.
+    func prefetch(channel: UnsafePointer<Float>) {
+        let (d, h, w) = bounds
+        var g = 0
+        while g < groups {
+            let zs = z[g], ys = y[g], xs = x[g]
+            // the run of groups whose first lanes share this group's first row
+            var last = g
+            while last + 1 < groups && z[last + 1][0] == zs[0] && y[last + 1][0] == ys[0] { last += 1 }
+            let x0 = max(0, xs[0]), x1 = min(w, x[last][7] + 6)
+            for a in 0..<6 where zs[0] + a >= 0 && zs[0] + a < d {
+                for b in 0..<6 where ys[0] + b >= 0 && ys[0] + b < h {
+                    let row = channel + ((zs[0] + a) * h + ys[0] + b) * w
+                    var c = x0
+                    while c < x1 { dfc_prefetch(row + c); c += 16 }
+                    dfc_prefetch(row + x1 - 1)
+                }
+            }
+            g = last + 1
         }
     }
 

@@ -29,4 +29,7 @@ int dfc_release_free_memory(void);
 /// (CPUID and XGETBV), 0 otherwise (and on processors other than x86-64).
 int dfc_cpu_has_avx2(void);
 
+/// Asks the processor to bring the cache line holding `p` in ahead of a read (a hint only).
+static inline void dfc_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
+
 #endif
