@@ -27,26 +27,39 @@ enum Winograd3D {
         }
     }
 
-    /// Filters `[out, in, 3, 3, 3]` to `[points, out, in]` (`G g Gᵀ` along each axis, in double precision).
+    /// Filters `[out, in, 3, 3, 3]` to `[points, out, in]` (`G g Gᵀ` along each axis, in double
+    /// precision; each sum taken as `(g₀f₀ + g₁f₁) + g₂f₂`).
     static func transformWeights(_ weight: UnsafePointer<Float>, outChannels: Int, inChannels: Int, variant: Variant,
                                  into u: UnsafeMutablePointer<Float>) {
-        let pairs = outChannels * inChannels, n = variant.tile + 2, g = variant.filterTransform
-        var t1 = [Double](repeating: 0, count: 9 * n), t2 = [Double](repeating: 0, count: 3 * n * n)
-        for pair in 0..<pairs {
-            let f = weight + pair * 27
-            // along x: [z][y][3] -> [z][y][n]; along y: [z][3][n] -> [z][n][n]; along z: [3][n][n] -> [n][n][n]
-            for r in 0..<9 {
-                for a in 0..<n { t1[r * n + a] = (0..<3).reduce(0.0) { $0 + g[a][$1] * Double(f[r * 3 + $1]) } }
-            }
-            for z in 0..<3 {
-                for b in 0..<n {
-                    for a in 0..<n { t2[(z * n + b) * n + a] = (0..<3).reduce(0.0) { $0 + g[b][$1] * t1[(z * 3 + $1) * n + a] } }
+        let pairs = outChannels * inChannels, n = variant.tile + 2
+        let g = variant.filterTransform.flatMap { $0 }  // row a: g[a * 3 ..< a * 3 + 3]
+        var scratch = [Double](repeating: 0, count: 9 * n + 3 * n * n)
+        g.withUnsafeBufferPointer { g in
+            scratch.withUnsafeMutableBufferPointer { scratch in
+                let t1 = scratch.baseAddress!, t2 = t1 + 9 * n
+                @inline(__always) func sum(_ row: Int, _ a: Double, _ b: Double, _ c: Double) -> Double {
+                    g[row * 3] * a + g[row * 3 + 1] * b + g[row * 3 + 2] * c
                 }
-            }
-            for c in 0..<n {
-                for yx in 0..<(n * n) {
-                    let value = (0..<3).reduce(0.0) { $0 + g[c][$1] * t2[$1 * n * n + yx] }
-                    u[(c * n * n + yx) * pairs + pair] = Float(value)
+                for pair in 0..<pairs {
+                    let f = weight + pair * 27
+                    // along x: [z][y][3] -> [z][y][n]; along y: [z][3][n] -> [z][n][n]; along z: [3][n][n] -> [n][n][n]
+                    for r in 0..<9 {
+                        let (a, b, c) = (Double(f[r * 3]), Double(f[r * 3 + 1]), Double(f[r * 3 + 2]))
+                        for k in 0..<n { t1[r * n + k] = sum(k, a, b, c) }
+                    }
+                    for z in 0..<3 {
+                        for row in 0..<n {
+                            for k in 0..<n {
+                                let base = z * 3 * n + k
+                                t2[(z * n + row) * n + k] = sum(row, t1[base], t1[base + n], t1[base + 2 * n])
+                            }
+                        }
+                    }
+                    for c in 0..<n {
+                        for yx in 0..<(n * n) {
+                            u[(c * n * n + yx) * pairs + pair] = Float(sum(c, t2[yx], t2[n * n + yx], t2[2 * n * n + yx]))
+                        }
+                    }
                 }
             }
         }
