@@ -75,11 +75,11 @@ enum { DFC_WRITE_REFUSED = -100000 };
 
 /// Writes header and data: libnifti writes the header, defacer the `nbytes` of data, checking
 /// every write and the close (gzclose included). The file form follows `header->nifti_type`
-/// and the path's extension (.gz compresses). No extensions are written. `data_offset`
-/// receives where the data starts in the image file. Returns 0, -errno when a write or the
-/// close failed (ENOSPC, EIO...), or DFC_WRITE_REFUSED when libnifti refused the header.
+/// and the path's extension (.gz compresses, at zlib `level` 1-9). No extensions are written.
+/// `data_offset` receives where the data starts in the image file. Returns 0, -errno when a
+/// write or the close failed (ENOSPC, EIO...), or DFC_WRITE_REFUSED when libnifti refused the header.
 int dfc_nifti_write(const char *path, const dfc_nifti_header *header, const void *data, int64_t nbytes,
-                    int64_t *data_offset);
+                    int level, int64_t *data_offset);
 
 /// As `dfc_nifti_write`, the header only, for data that follows as ready gzip members
 /// (`dfc_append_file`): a single file's header, extender and padding up to the data offset

@@ -7,15 +7,13 @@ import Glibc
 /// defacer's own reader inflate it to the same bytes as a single stream. The members depend
 /// only on the data and the block size, never on the number of workers.
 enum GzipMembers {
-    /// zlib's level: 1, as the single-stream writer (measured: 2-5x faster than 6, files 1-11% larger).
-    static let level: Int32 = 1
     /// Blocks compressed before they are written: memory beyond the image stays about
     /// `window` blocks whatever the image's size.
     static let window = 16
 
-    /// Compresses `data` on `threads` workers, `window` blocks at a time, and hands each member
-    /// to `append` in order. Returns the members' sizes, or nil when compressing failed.
-    static func compress(_ data: UnsafeRawBufferPointer, blockBytes: Int, threads: Int,
+    /// Compresses `data` at zlib `level` on `threads` workers, `window` blocks at a time, and hands
+    /// each member to `append` in order. Returns the members' sizes, or nil when compressing failed.
+    static func compress(_ data: UnsafeRawBufferPointer, blockBytes: Int, level: Int32, threads: Int,
                          append: (UnsafeRawBufferPointer) -> Bool) -> [Int64]? {
         let count = (data.count + blockBytes - 1) / blockBytes
         let capacity = Int(dfc_gzip_bound(Int64(blockBytes)))

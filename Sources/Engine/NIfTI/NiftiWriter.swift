@@ -18,14 +18,20 @@ public struct NiftiWriter: Sendable {
     public var gzipBlockBytes: Int?
     /// Workers for the gzip members.
     public var threads: Int
+    /// zlib's level for `.gz` files (1-9).
+    public var gzipLevel: Int32
+
+    /// Level 1: measured 2-5x faster to write than zlib's default 6, files 1-11% larger.
+    public static let defaultGzipLevel: Int32 = 1
 
     /// 2 MiB: blocks enough for two or more workers on a head's mask, and a fresh 32 kB
     /// dictionary every 2 MiB costs under 1% of the file.
     public static let defaultGzipBlockBytes = 2 << 20
 
     public init(descrip: String, replaceExisting: Bool = false, gzipBlockBytes: Int? = NiftiWriter.defaultGzipBlockBytes,
-                threads: Int = 1) {
+                threads: Int = 1, gzipLevel: Int32 = NiftiWriter.defaultGzipLevel) {
         self.descrip = descrip
+        self.gzipLevel = min(9, max(1, gzipLevel))
         self.replaceExisting = replaceExisting
         self.gzipBlockBytes = gzipBlockBytes
         self.threads = threads
@@ -82,7 +88,7 @@ public struct NiftiWriter: Sendable {
             rc = dfc_nifti_write_header(tmpHeader, &raw, &dataOffset)
             if rc == 0 {
                 memberSizes = volume.storage.withUnsafeBytes { bytes in
-                    GzipMembers.compress(bytes, blockBytes: block, threads: threads) { member in
+                    GzipMembers.compress(bytes, blockBytes: block, level: gzipLevel, threads: threads) { member in
                         rc = dfc_append_file(tmpImage, member.baseAddress, Int64(member.count))
                         return rc == 0
                     }
@@ -92,7 +98,7 @@ public struct NiftiWriter: Sendable {
         } else {
             rc = volume.storage.withUnsafeBytes { bytes in
                 var raw = header.raw
-                return dfc_nifti_write(tmpHeader, &raw, bytes.baseAddress, Int64(bytes.count), &dataOffset)
+                return dfc_nifti_write(tmpHeader, &raw, bytes.baseAddress, Int64(bytes.count), gzipLevel, &dataOffset)
             }
         }
         guard rc == 0 else {
