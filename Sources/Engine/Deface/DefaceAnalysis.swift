@@ -50,18 +50,8 @@ extension Defacer {
         // the face region is)
         let faceBox = VoxelBox.around([regions.face], grid: grid, threads: options.threads)
         regions.faceBudget = FaceBudget.mask(grid: grid, spacing: spacing, frame: frame, box: faceBox, threads: options.threads)
-        // the guard: the margin is measured from wherever HD-BET gives the brain a chance
-        // above 5% (a little wider than its 50% mask), continued past the field of view's edges
-        var guarded = brainMask.probability.map { $0 > Self.guardProbability ? UInt8(1) : 0 }
-        for i in guarded.indices where edges.mask[i] != 0 { guarded[i] = 1 }
-        // both distances are read only where the face or the ears are (elsewhere they read 0:
-        // at the brain, nothing removed)
-        let earBox = VoxelBox.around([regions.ears], grid: grid, threads: options.threads)
-        let regionBox = earBox.union(faceBox)
-        let distance = DistanceTransform.distance(to: guarded, grid: grid, spacing: spacing, threads: options.threads,
-                                                  box: regionBox)
-        let brainDistance = DistanceTransform.distance(to: edges.mask, grid: grid, spacing: spacing, threads: options.threads,
-                                                       box: earBox)
+        let (distance, brainDistance) = guardDistances(probability: brainMask.probability, brain: edges.mask, ears: regions.ears,
+                                                       faceBox: faceBox, grid: grid, spacing: spacing)
         // measured between voxel edges, not centres: a 5 mm slice whose centre is 5 mm from the
         // brain reaches to within 2.5 mm of it
         let margin = Float(options.marginMM + (spacing.max() ?? 1) / 2)
@@ -102,6 +92,21 @@ extension Defacer {
                                   caption: caption, threads: options.threads)
         clock.lap("QC picture")
         return Analysis(reorientation: view, brain: brainMask.mask, removed: removal.removed, qcPNG: qc, report: report)
+    }
+
+    /// Millimetres to the guard over the face and ear boxes, and to the brain itself over the
+    /// ear box. The guard is wherever HD-BET gives the brain a chance above 5% (a little wider
+    /// than its 50% mask) plus `brain` (the mask continued past the field of view's edges).
+    /// Both are read only where the face or the ears are (elsewhere they read 0: at the brain,
+    /// nothing removed).
+    func guardDistances(probability: [Float], brain: [UInt8], ears: [UInt8], faceBox: VoxelBox, grid: Grid3D,
+                        spacing: [Double]) -> (guarded: [Float], brain: [Float]) {
+        var guarded = probability.map { $0 > Self.guardProbability ? UInt8(1) : 0 }
+        for i in guarded.indices where brain[i] != 0 { guarded[i] = 1 }
+        let earBox = VoxelBox.around([ears], grid: grid, threads: options.threads)
+        return (DistanceTransform.distance(to: guarded, grid: grid, spacing: spacing, threads: options.threads,
+                                           box: earBox.union(faceBox)),
+                DistanceTransform.distance(to: brain, grid: grid, spacing: spacing, threads: options.threads, box: earBox))
     }
 
     /// The brain must not run off the front of the field of view: the face cannot be placed.
