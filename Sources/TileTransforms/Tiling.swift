@@ -1,6 +1,8 @@
 /// Tiles of a convolution's output: blocks of `side` voxels per axis, counted per axis.
 public struct Tiling: Sendable {
+    /// Tiles along depth, height and width.
     public var tz: Int, ty: Int, tx: Int
+    /// Output voxels per tile side.
     public let side: Int
     /// Tiles in all.
     public var count: Int { tz * ty * tx }
