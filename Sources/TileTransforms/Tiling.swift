@@ -1,7 +1,7 @@
 /// Tiles of a convolution's output: blocks of `side` voxels per axis, counted per axis.
 public struct Tiling: Sendable {
     /// Tiles along depth, height and width.
-    public var tz: Int, ty: Int, tx: Int
+    public let tz: Int, ty: Int, tx: Int
     /// Output voxels per tile side.
     public let side: Int
     /// Tiles in all.

@@ -100,7 +100,7 @@ extension Defacer {
     /// Both are read only where the face or the ears are (elsewhere they read 0: at the brain,
     /// nothing removed).
     func guardDistances(probability: [Float], brain: [UInt8], ears: [UInt8], faceBox: VoxelBox, grid: Grid3D,
-                        spacing: [Double]) -> (guarded: [Float], brain: [Float]) {
+                        spacing: [Double]) -> (toGuard: [Float], toBrain: [Float]) {
         var guarded = probability.map { $0 > Self.guardProbability ? UInt8(1) : 0 }
         for i in guarded.indices where brain[i] != 0 { guarded[i] = 1 }
         let earBox = VoxelBox.around([ears], grid: grid, threads: options.threads)

@@ -9,7 +9,7 @@ import TileTransformsAVX2
 /// processor, or the same source files built for AVX2 (256-bit vectors: one instruction where
 /// the portable build needs two). Both give the same floats bit for bit: each lane is computed
 /// with the same additions and multiplies in the same order (Swift fuses none of them).
-enum TileTransformCode: Sendable, CaseIterable {
+enum TileTransformCode: Sendable {
     case portable, avx2
 
     /// AVX2 where this processor and system support it (`dfc_cpu_has_avx2`) and
