@@ -7,6 +7,12 @@ struct TileLanes {
     let tiles: Int
     let bounds: (depth: Int, height: Int, width: Int)
     private var z: [SIMD8<Int>] = [], y: [SIMD8<Int>] = [], x: [SIMD8<Int>] = []
+    /// Per group: each lane's first input value (its corner's offset in a channel), and which
+    /// lanes' 6x6x6 input blocks lie inside the volume (bit `lane`).
+    private var offsets: [SIMD8<Int>] = [], inside: [UInt8] = []
+    /// Per group: whether its lanes are eight consecutive tiles of one row whose input rows
+    /// (with two values more) lie inside (`inputRow`), or whose 4x4x4 output blocks do (`outputRow`).
+    private var inputRow: [Bool] = [], outputRow: [Bool] = []
 
     /// The corners of tiles `first ..< first+tiles` of `tiling`, minus `shift` (the padding, for
     /// input tiles), in a volume of `bounds`.
@@ -26,6 +32,19 @@ struct TileLanes {
                 (zs[lane], ys[lane], xs[lane]) = last
             }
             z.append(zs); y.append(ys); x.append(xs)
+            var mask: UInt8 = 0, offset = SIMD8<Int>(), consecutive = true
+            for lane in 0..<8 {
+                let (z0, y0, x0) = (zs[lane], ys[lane], xs[lane])
+                if z0 >= 0 && z0 + 6 <= bounds.depth && y0 >= 0 && y0 + 6 <= bounds.height && x0 >= 0 && x0 + 6 <= bounds.width {
+                    mask |= 1 << lane
+                }
+                offset[lane] = (z0 * bounds.height + y0) * bounds.width + x0
+                consecutive = consecutive && z0 == zs[0] && y0 == ys[0] && x0 == xs[0] + 4 * lane
+            }
+            offsets.append(offset)
+            inside.append(mask)
+            inputRow.append(consecutive && mask == 0xFF && xs[7] + 8 <= bounds.width)
+            outputRow.append(consecutive && zs[0] + 4 <= bounds.depth && ys[0] + 4 <= bounds.height && xs[7] + 4 <= bounds.width)
         }
     }
 
@@ -38,14 +57,30 @@ struct TileLanes {
     func gatherAlongX(_ q: UnsafeMutableBufferPointer<SIMD8<Float>>, group g: Int, channel: UnsafePointer<Float>) {
         let n = 6
         let (d, h, w) = bounds
-        let zs = z[g], ys = y[g], xs = x[g]
-        let fits = (zs .>= 0) .& (zs &+ n .<= d) .& (ys .>= 0) .& (ys &+ n .<= h) .& (xs .>= 0) .& (xs &+ n .<= w)
-        let o = (zs &* h &+ ys) &* w &+ xs
+        let o = offsets[g], fits = inside[g]
+        if inputRow[g] {
+            // one row of eight tiles: each input row's 34 values loaded as vectors and split
+            // into the tiles' six columns
+            let p = channel + o[0]
+            for a in 0..<6 {
+                for b in 0..<6 {
+                    let r = UnsafeRawPointer(p + (a * h + b) * w)
+                    func at(_ i: Int) -> SIMD8<Float> { r.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) }
+                    let (v0, v1, v2, v3) = (at(0), at(8), at(16), at(24)), (u0, u1, u2, u3) = (at(4), at(12), at(20), at(28))
+                    let t = WinogradF43.input(dfc_every4th_0(v0, v1, v2, v3), dfc_every4th_1(v0, v1, v2, v3),
+                                              dfc_every4th_2(v0, v1, v2, v3), dfc_every4th_3(v0, v1, v2, v3),
+                                              dfc_every4th_0(u0, u1, u2, u3), dfc_every4th_1(u0, u1, u2, u3))
+                    let row = (a * 6 + b) * 6
+                    q[row] = t.0; q[row + 1] = t.1; q[row + 2] = t.2; q[row + 3] = t.3; q[row + 4] = t.4; q[row + 5] = t.5
+                }
+            }
+            return
+        }
         q.withMemoryRebound(to: Float.self) { f in
             let f = f.baseAddress!
             for half in 0..<2 {
                 let l = half * 4
-                if fits[l] && fits[l + 1] && fits[l + 2] && fits[l + 3] {
+                if fits >> l & 0xF == 0xF {
                     let p0 = channel + o[l], p1 = channel + o[l + 1], p2 = channel + o[l + 2], p3 = channel + o[l + 3]
                     for a in 0..<6 {
                         for b in 0..<6 {
@@ -66,6 +101,7 @@ struct TileLanes {
                     }
                     continue
                 }
+                let zs = z[g], ys = y[g], xs = x[g]
                 for lane in l..<(l + 4) {
                     let z0 = zs[lane], y0 = ys[lane], x0 = xs[lane], rowFits = x0 >= 0 && x0 + n <= w
                     for a in 0..<6 {
@@ -137,6 +173,25 @@ struct TileLanes {
                  channel: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?) {
         let (d, h, w) = bounds
         let zs = z[g], ys = y[g], xs = x[g]
+        if outputRow[g] {
+            // one row of eight tiles: each output row's 32 values put back in order and
+            // written as vectors
+            for a in 0..<4 {
+                for b in 0..<4 {
+                    let offset = ((zs[0] + a) * h + ys[0] + b) * w + xs[0], row = a * 36 + b * 6
+                    let (c0, c1, c2, c3) = (q[row], q[row + 1], q[row + 2], q[row + 3])
+                    let out = UnsafeMutableRawPointer(channel + offset)
+                    @inline(__always) func put(_ value: SIMD8<Float>, _ i: Int) {
+                        var value = value + bias
+                        if let residual { value += UnsafeRawPointer(residual + offset).loadUnaligned(fromByteOffset: i * 32, as: SIMD8<Float>.self) }
+                        out.storeBytes(of: value, toByteOffset: i * 32, as: SIMD8<Float>.self)
+                    }
+                    put(dfc_interleave4_0(c0, c1, c2, c3), 0); put(dfc_interleave4_1(c0, c1, c2, c3), 1)
+                    put(dfc_interleave4_2(c0, c1, c2, c3), 2); put(dfc_interleave4_3(c0, c1, c2, c3), 3)
+                }
+            }
+            return
+        }
         for lane in 0..<min(8, tiles - g * 8) {
             let z0 = zs[lane], y0 = ys[lane], x0 = xs[lane]
             if z0 + 4 <= d && y0 + 4 <= h && x0 + 4 <= w {

@@ -54,7 +54,9 @@ import Testing
 
     static let shapes: [(Int, Int, [Int], Int)] = [(3, 5, [7, 9, 5], 1), (1, 21, [5, 6, 7], 1), (21, 21, [9, 7, 11], 1),
                                                    (4, 3, [1, 2, 3], 1), (6, 4, [3, 5, 4], 0), (2, 2, [1, 1, 1], 1),
-                                                   (5, 7, [6, 3, 8], 2), (42, 42, [10, 13, 9], 1)]
+                                                   (5, 7, [6, 3, 8], 2), (42, 42, [10, 13, 9], 1),
+                                                   // rows of more than eight F(4,3) tiles, inside and at the borders
+                                                   (7, 5, [9, 10, 75], 1), (3, 4, [6, 13, 64], 1), (4, 4, [8, 8, 70], 0)]
 
     /// F(2,3) stays within 1e-5 of the direct convolution; F(4,3), whose transforms carry
     /// larger constants, within 1e-5 of the largest output (outputs here reach about 13).
