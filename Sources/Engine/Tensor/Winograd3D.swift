@@ -84,6 +84,15 @@ enum Winograd3D {
     /// median of 5 alternated whole-head runs). Smaller budgets (8 tiles) are slower.
     static let batchFloats = 1 << 18
 
+    /// Channel pairs from which one point's filter matrix (256 KiB and more) is packed by
+    /// OpenBLAS at every product, and the fewest tiles per batch that amortise it: HD-BET's
+    /// 336x336 layers, 16 tiles per batch under `batchFloats`, took 0.26 s for a 16x22x22 input
+    /// (two threads) against 0.19 s with 32 tiles, 0.145 s with 64, 0.128 s with 128 and 0.12-0.124
+    /// s with 256; in the whole network `loc1.conv1` 0.219-0.229 -> 0.115-0.121 s and the level-5
+    /// context convolutions 0.040-0.043 -> 0.028-0.033 s. The 168x168 and 336x168 layers were no
+    /// faster with 128 tiles (0.027-0.030 -> 0.036-0.038 s, 0.216-0.273 -> 0.251-0.282 s).
+    static let packedPairs = 256 * 256, packedMinimumTiles = 128
+
     /// The convolution of `x` (padding `pads` per axis) into `out` (`[out, od, oh, ow]`, its
     /// channels `outChannelStride` values apart, `od * oh * ow` when nil), bias and `residual`
     /// (same layout as `out`; it may be `out` itself) added; the tile transforms of `code`.
@@ -94,8 +103,10 @@ enum Winograd3D {
         let cin = x.channels, cout = outChannels, channelStride = outChannelStride ?? od * oh * ow
         let tiling = TileTransforms.Tiling(od: od, oh: oh, ow: ow, side: variant.tile), points = variant.points
         // tiles per batch: one batch's transformed input within `batchFloats`, at least 16 tiles
-        // (a multiple of 8: F(4,3) transforms eight tiles at a time, one per SIMD lane)
-        let batch = (max(16, min(tiling.count, batchFloats / (points * max(cin, cout)))) + 7) / 8 * 8
+        // (a multiple of 8: F(4,3) transforms eight tiles at a time, one per SIMD lane), and at
+        // least `packedMinimumTiles` for the widest layers
+        let least = cin * cout >= packedPairs ? packedMinimumTiles : 16
+        let batch = (max(least, min(tiling.count, batchFloats / (points * max(cin, cout)))) + 7) / 8 * 8
         let batches = (tiling.count + batch - 1) / batch
         // one block per point, for its input and then its products; the blocks start one cache
         // line apart modulo 4 KiB, so a tile's scattered stores (and the output transform's
