@@ -13,6 +13,9 @@ struct TileLanes {
     /// Per group: whether its lanes are eight consecutive tiles of one row whose input rows
     /// (with two values more) lie inside (`inputRow`), or whose 4x4x4 output blocks do (`outputRow`).
     private var inputRow: [Bool] = [], outputRow: [Bool] = []
+    /// The spans of every input row the batch's tiles read (offsets in a channel, `start ..< end`),
+    /// for ``prefetch(channel:)``.
+    private var rowSpans: [(start: Int, end: Int)] = []
 
     /// The corners of tiles `first ..< first+tiles` of `tiling`, minus `shift` (the padding, for
     /// input tiles), in a volume of `bounds`.
@@ -45,6 +48,22 @@ struct TileLanes {
             inside.append(mask)
             inputRow.append(consecutive && mask == 0xFF && xs[7] + 8 <= bounds.width)
             outputRow.append(consecutive && zs[0] + 4 <= bounds.depth && ys[0] + 4 <= bounds.height && xs[7] + 4 <= bounds.width)
+        }
+        // each run of groups whose first lanes share a row: the rows its 6x6 block of input rows covers
+        let (d, h, w) = bounds
+        var g = 0
+        while g < groups {
+            let zs = z[g], ys = y[g], xs = x[g]
+            var last = g
+            while last + 1 < groups && z[last + 1][0] == zs[0] && y[last + 1][0] == ys[0] { last += 1 }
+            let x0 = max(0, xs[0]), x1 = min(w, x[last][7] + 6)
+            for a in 0..<6 where zs[0] + a >= 0 && zs[0] + a < d {
+                for b in 0..<6 where ys[0] + b >= 0 && ys[0] + b < h {
+                    let row = ((zs[0] + a) * h + ys[0] + b) * w
+                    rowSpans.append((row + x0, row + x1))
+                }
+            }
+            g = last + 1
         }
     }
 
@@ -132,23 +151,10 @@ struct TileLanes {
     /// Asks for every input row the batch's tiles read from `channel` (each row's whole span,
     /// one request per cache line) ahead of the gather that reads them.
     func prefetch(channel: UnsafePointer<Float>) {
-        let (d, h, w) = bounds
-        var g = 0
-        while g < groups {
-            let zs = z[g], ys = y[g], xs = x[g]
-            // the run of groups whose first lanes share this group's first row
-            var last = g
-            while last + 1 < groups && z[last + 1][0] == zs[0] && y[last + 1][0] == ys[0] { last += 1 }
-            let x0 = max(0, xs[0]), x1 = min(w, x[last][7] + 6)
-            for a in 0..<6 where zs[0] + a >= 0 && zs[0] + a < d {
-                for b in 0..<6 where ys[0] + b >= 0 && ys[0] + b < h {
-                    let row = channel + ((zs[0] + a) * h + ys[0] + b) * w
-                    var c = x0
-                    while c < x1 { dfc_prefetch(row + c); c += 16 }
-                    dfc_prefetch(row + x1 - 1)
-                }
-            }
-            g = last + 1
+        for span in rowSpans {
+            var c = span.start
+            while c < span.end { dfc_prefetch(channel + c); c += 16 }
+            dfc_prefetch(channel + span.end - 1)
         }
     }
 
