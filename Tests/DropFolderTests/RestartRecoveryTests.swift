@@ -20,8 +20,11 @@ extension ServiceTests {
             #expect(waitUntil(timeout: 30) { !daemon.events("job-started").isEmpty })
             try layout.drop(Samples.colin27, as: "second.nii.gz")
             try layout.write(Samples.randomBytes(4000, seed: 5), as: "broken.nii.gz")
-            Thread.sleep(forTimeInterval: 4)   // inside the engine
+            // frozen inside the engine (a Colin27 deface takes several seconds), so that the kill
+            // lands mid-deface however fast the engine is; the worker dies with the service
+            let worker = try #require(daemon.freezeWorker(after: 1), "the first scan's worker was gone before it could be frozen")
             daemon.kill9()
+            #expect(waitUntil(timeout: 10) { !processIsAlive(worker) }, "the worker died with the service")
             #expect(layout.names(layout.outbox).isEmpty, "no partial result may reach the outbox")
             #expect(layout.workEntries().count == 1)
             // restart: the claimed scan is requeued, the rest is found in the inbox
@@ -45,8 +48,9 @@ extension ServiceTests {
             for round in 1...2 {
                 let daemon = try DaemonProcess(config: layout.configPath)
                 #expect(waitUntil(timeout: 60) { !daemon.events("job-started").isEmpty }, "round \(round)")
-                Thread.sleep(forTimeInterval: 2)
+                let worker = try #require(daemon.freezeWorker(after: 1), "round \(round): the worker was gone before it could be frozen")
                 daemon.kill9()
+                #expect(waitUntil(timeout: 10) { !processIsAlive(worker) }, "round \(round): the worker died with the service")
                 #expect(layout.names(layout.outbox).isEmpty)
             }
             let daemon = try DaemonProcess(config: layout.configPath)

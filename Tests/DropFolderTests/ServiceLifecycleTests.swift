@@ -64,11 +64,15 @@ extension ServiceTests {
             #expect(waitUntil(timeout: 30) { !daemon.events("ready").isEmpty })
             try layout.drop(Samples.colin27, as: "running.nii.gz")
             #expect(waitUntil(timeout: 30) { !daemon.events("job-started").isEmpty })
+            // the running scan's worker is held still until the service has been told to stop,
+            // so that it is still running then however fast the engine is
+            let worker = try #require(daemon.freezeWorker(after: 0.5))
             try layout.drop(Samples.colin27, as: "waiting.nii.gz")
             Thread.sleep(forTimeInterval: 2.5)  // settled and queued behind the running one
             daemon.signal(SIGTERM)
             #expect(waitUntil(timeout: 5) { notify.assignments.contains("STOPPING=1") })
             #expect(notify.assignments.contains { $0.hasPrefix("EXTEND_TIMEOUT_USEC=") })
+            #expect(kill(worker, SIGCONT) == 0)
             let status = daemon.waitForExit(timeout: 300)
             #expect(status == 0)
             #expect(layout.names(layout.outbox) == DropLayout.outputSet("running"))

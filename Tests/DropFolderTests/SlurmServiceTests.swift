@@ -45,8 +45,16 @@ extension ServiceTests {
             for name in names { try layout.drop(Samples.colin27, as: name + ".nii.gz") }
             #expect(waitUntil(timeout: 120) { daemon.events("slurm-job").filter { $0["SLURM_STATE"] == "RUNNING" }.count >= 2 })
             #expect(daemon.events("slurm-job").contains { $0.line.contains("running in Slurm") })
-            Thread.sleep(forTimeInterval: 3)   // the workers are inside the engine
+            // the two running workers are held still inside the engine (a deface takes several
+            // seconds) so that the kill lands mid-deface however fast the engine is, and let go
+            // once the service is dead: the restart must wait for their jobs
+            var running: [pid_t] = []
+            #expect(waitUntil(timeout: 60) { running = workerProcesses(jobsUnder: layout.root); return running.count >= 2 })
+            Thread.sleep(forTimeInterval: 1)
+            for worker in running { #expect(kill(worker, SIGSTOP) == 0) }
+            #expect(daemon.events("done").isEmpty, "a scan was defaced before the kill: the test did not kill mid-deface")
             daemon.kill9()
+            for worker in running { #expect(kill(worker, SIGCONT) == 0) }
             let submitted = try Self.jobNames(under: layout.root)
             #expect(submitted.count == 3, "\(submitted)")
             #expect(layout.names(layout.outbox).isEmpty)
@@ -78,7 +86,12 @@ extension ServiceTests {
             try layout.drop(Samples.colin27, as: "cancelled.nii.gz")
             #expect(waitUntil(timeout: 120) { daemon.events("slurm-job").contains { $0["SLURM_STATE"] == "RUNNING" } })
             let first = try #require(daemon.events("slurm-job").first { $0["SLURM_STATE"] == "RUNNING" }?["SLURM_JOB_ID"])
-            Thread.sleep(forTimeInterval: 2)
+            // held still inside the engine so that the job is still running when it is cancelled
+            // (scancel sends SIGCONT before its SIGTERM)
+            var worker: pid_t?
+            #expect(waitUntil(timeout: 60) { worker = workerProcesses(jobsUnder: layout.root).first; return worker != nil })
+            Thread.sleep(forTimeInterval: 1)
+            #expect(kill(try #require(worker), SIGSTOP) == 0)
             #expect(try TestCluster.shell("scancel \(first)").status == 0)
             #expect(waitUntil(timeout: 60) { !daemon.events("retry").isEmpty })
             let retry = try #require(daemon.events("retry").first)

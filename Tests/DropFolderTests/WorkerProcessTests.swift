@@ -11,20 +11,6 @@ extension ServiceTests {
     @Suite struct WorkerProcessTests {
         init() throws { try requireDaemonTestData() }
 
-        /// The `defacer worker` children of `parent`, found by their command lines in /proc.
-        static func workers(of parent: pid_t) -> [pid_t] {
-            let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-            return entries.compactMap { pid_t($0) }.filter { pid in
-                guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-                      let close = stat.lastIndex(of: ")") else { return false }
-                let fields = stat[stat.index(after: close)...].split(separator: " ")
-                guard fields.count > 2, pid_t(fields[1]) == parent,
-                      let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
-                let arguments = cmdline.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
-                return arguments.count > 2 && arguments[1] == "worker"
-            }
-        }
-
         @Test func workerKilledMidDefaceCostsOneAttemptAndTheScanIsRetried() throws {
             let layout = try DropLayout("worker-kill")
             try layout.writeConfig(settle: 1, global: "retry_seconds = 1")
@@ -34,8 +20,8 @@ extension ServiceTests {
             #expect(waitUntil(timeout: 30) { !daemon.events("ready").isEmpty })
             try layout.drop(Samples.colin27, as: "killed.nii.gz")
             var worker: pid_t?
-            #expect(waitUntil(timeout: 60) { worker = Self.workers(of: servicePID).first; return worker != nil })
-            Thread.sleep(forTimeInterval: 3)   // inside the engine
+            #expect(waitUntil(timeout: 60) { worker = daemon.workers().first; return worker != nil })
+            Thread.sleep(forTimeInterval: 1)   // inside the engine (a Colin27 deface takes several seconds)
             let victim = try #require(worker)
             #expect(kill(victim, SIGKILL) == 0)
             #expect(waitUntil(timeout: 30) { !daemon.events("retry").isEmpty })
@@ -51,7 +37,7 @@ extension ServiceTests {
             #expect(layout.workEntries().isEmpty)
             let report = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: layout.outbox + "/killed_deface.json"))) as? [String: Any])
             #expect(report["attempts"] as? Int == 2)
-            #expect(Self.workers(of: servicePID).isEmpty, "no worker is left behind")
+            #expect(daemon.workers().isEmpty, "no worker is left behind")
         }
 
         @Test func scanOverItsMemoryLimitGoesToFailedWhileAnotherIsDefaced() throws {

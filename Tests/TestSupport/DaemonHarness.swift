@@ -318,11 +318,48 @@ package final class DaemonProcess: @unchecked Sendable {
         return process.terminationStatus
     }
 
+    /// The `defacer worker` children of this service.
+    package func workers() -> [pid_t] {
+        workerProcesses { $0 == process.processIdentifier }
+    }
+
+    /// Stops (SIGSTOP) the first `defacer worker` child once it has run for `after` seconds,
+    /// so that a kill that follows lands mid-deface however fast the engine is; nil when no
+    /// worker appeared within `timeout` or it had already ended.
+    package func freezeWorker(after seconds: Double, timeout: Double = 60) -> pid_t? {
+        var worker: pid_t?
+        guard waitUntil(timeout: timeout, { worker = workers().first; return worker != nil }), let worker else { return nil }
+        Thread.sleep(forTimeInterval: seconds)
+        return kill(worker, SIGSTOP) == 0 && processIsAlive(worker) ? worker : nil
+    }
+
     /// Kills with SIGKILL and waits.
     package func kill9() {
         signal(SIGKILL)
         _ = waitForExit(timeout: 10)
     }
+}
+
+/// The running `defacer worker` processes whose parent passes `parent` (all of them by
+/// default: a Slurm job's worker is a child of slurmstepd), found by their command lines in /proc.
+package func workerProcesses(jobsUnder root: String? = nil, parent: (pid_t) -> Bool = { _ in true }) -> [pid_t] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap { pid_t($0) }.filter { pid in
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 2, fields[0] != "Z", let ppid = pid_t(fields[1]), parent(ppid),
+              let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+        let arguments = cmdline.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+        return arguments.count > 2 && arguments[1] == "worker" && (root.map { arguments[2].hasPrefix($0) } ?? true)
+    }
+}
+
+/// Whether `pid` is a live process (not gone, not a zombie waiting to be reaped).
+package func processIsAlive(_ pid: pid_t) -> Bool {
+    guard kill(pid, 0) == 0, let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let close = stat.lastIndex(of: ")") else { return false }
+    return stat[stat.index(after: close)...].split(separator: " ").first != "Z"
 }
 
 /// Polls `condition` every 0.1 s until it holds or `timeout` passes; returns whether it held.
