@@ -26,12 +26,21 @@ enum TestData {
         return try! JSONDecoder().decode(T.self, from: data)
     }
 
-    /// A fresh empty folder for one test.
+    /// A fresh empty folder for one test, under this test process's own folder, which is
+    /// removed when the process exits (kept with `DEFACER_KEEP_TEST_FILES=1`, to look into a failure).
     static func temporaryFolder() -> String {
-        let path = NSTemporaryDirectory() + "defacer-test-" + UUID().uuidString
+        let path = testFilesRoot + "/" + UUID().uuidString
         try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }
+
+    /// `defacer-test-PID` in the temporary folder, set up (with its removal at exit) on first use.
+    private static let testFilesRoot: String = {
+        if ProcessInfo.processInfo.environment["DEFACER_KEEP_TEST_FILES"] != "1" {
+            atexit { try? FileManager.default.removeItem(atPath: NSTemporaryDirectory() + "defacer-test-\(getpid())") }
+        }
+        return NSTemporaryDirectory() + "defacer-test-\(getpid())"
+    }()
 }
 
 /// One file as tools/fixtures/nibabel_summary.py describes it.
