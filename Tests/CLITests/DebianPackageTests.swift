@@ -138,9 +138,9 @@ import TestSupport
         #expect(review.contains("1 defaced"), "\(review)")
 
         // an edited configuration survives a reinstall (a conffile); removing keeps it and the data
-        try Self.shell("sed -i 's/^max_jobs = 1$/max_jobs = 2/' /etc/defacer/defacer.toml")
+        try Self.shell("sed -i 's/^max_jobs = 2$/max_jobs = 1/' /etc/defacer/defacer.toml")
         try Self.shell("apt-get -o DPkg::Lock::Timeout=600 install -y --reinstall \(deb)")
-        #expect(try Self.shell("grep '^max_jobs' /etc/defacer/defacer.toml") == "max_jobs = 2\n")
+        #expect(try Self.shell("grep '^max_jobs' /etc/defacer/defacer.toml") == "max_jobs = 1\n")
         try Self.shell("runuser -u defacer -- touch /srv/defacer/outbox/kept_defaced.nii.gz")
         try Self.shell("apt-get -o DPkg::Lock::Timeout=600 remove -y defacer")
         #expect(!Self.exists("/usr/bin/defacer") && !Self.exists("/usr/share/defacer/models/hdbet/fold0.safetensors"))

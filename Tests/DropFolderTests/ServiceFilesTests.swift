@@ -79,7 +79,9 @@ import TestSupport
                                             environment: ["DEFACER_MODELS": DefacerProcess.repositoryRoot + "/models"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("valid"))
-        #expect(result.stdout.contains("max_jobs 1"))
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let shared = cores >= 2 ? ", \(cores / 2) each when 2 run at once" : ""
+        #expect(result.stdout.contains("max_jobs 2 (\(cores) engine thread\(cores == 1 ? "" : "s")\(cores >= 2 ? " for a scan alone" : " per scan")\(shared))"), "\(result.stdout)")
         #expect(result.stdout.contains("outputs defaced, face_mask, qc_picture, report"))
     }
 

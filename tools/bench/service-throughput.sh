@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Throughput of the drop-folder service (`defacer run`) on this machine: the same COPIES copies
 # of a real head dropped at once into one inbox, timed from the drop to the last defaced scan in
-# the outbox, once per max_jobs value (each job gets cores / max_jobs engine threads: on a
-# 2-core machine max_jobs 1 is one job of 2 threads, max_jobs 2 two jobs of 1 thread). It is a
+# the outbox, once per max_jobs value (a batch runs max_jobs jobs of cores / max_jobs engine
+# threads: on a 2-core machine max_jobs 1 is one job of 2 threads, max_jobs 2 two jobs of 1
+# thread; a scan dropped alone gets every core either way: COPIES 1 shows it). It is a
 # benchmark, not a test: it prints one line per setting (wall, scans per hour, CPU time of the
 # service and its workers) and checks nothing but that every copy was defaced.
 #
@@ -55,6 +56,6 @@ for jobs in "${settings[@]}"; do
     read -r user sys < <(tail -n 1 "$dir/cpu")
     awk -v j="$jobs" -v n="$copies" -v s="$start" -v e="$end" -v u="$user" -v y="$sys" -v c="$(nproc)" 'BEGIN {
         w = e - s
-        printf "max_jobs %d (%d engine thread(s) each): %d scans in %.1f s wall, %.1f scans/hour; CPU %.1f s user + %.1f s sys (%.1f s per scan)\n",
+        printf "max_jobs %d (%d engine thread(s) each when max_jobs run at once): %d scans in %.1f s wall, %.1f scans/hour; CPU %.1f s user + %.1f s sys (%.1f s per scan)\n",
                j, (c / j < 1 ? 1 : int(c / j)), n, w, n / w * 3600, u, y, (u + y) / n }'
 done

@@ -6,8 +6,9 @@ import Foundation
 /// documents every key with its default). Relative paths are resolved against `root`, which
 /// itself defaults to the config file's folder.
 package struct DaemonConfig: Sendable, Equatable {
-    /// Scans defaced at once. Each job gets `cores / max_jobs` engine threads.
-    package var maxJobs = 1
+    /// Scans defaced at once. Each job gets the cores divided by the scans at hand, at most
+    /// `max_jobs` (``threadsPerJob(scansAtHand:)``).
+    package var maxJobs = 2
     /// A file must keep its size, mtime and inode this long (and parse) before it is taken.
     package var settleSeconds = 5.0
     /// Full listing of every inbox, besides inotify, this often.
@@ -55,9 +56,23 @@ package struct DaemonConfig: Sendable, Equatable {
     /// Scans defaced at once: `max_jobs` here, `slurm_max_running` on Slurm.
     package var jobSlots: Int { executor == .slurm ? slurm.maxRunning : maxJobs }
 
-    /// Engine threads per job so that jobs x threads never exceeds the cores.
-    package var threadsPerJob: Int {
-        max(1, ProcessInfo.processInfo.activeProcessorCount / maxJobs)
+    /// Engine threads per job when `max_jobs` scans run at once: jobs x threads never exceeds the cores.
+    package var threadsPerJob: Int { threadsPerJob(scansAtHand: maxJobs) }
+
+    /// How the cores are shared, in words: "2 engine threads for a scan alone, 1 each when 2 run at once".
+    package var threadDescription: String {
+        let alone = threadsPerJob(scansAtHand: 1), shared = threadsPerJob
+        func threads(_ n: Int) -> String { "\(n) engine thread\(n == 1 ? "" : "s")" }
+        return alone == shared ? "\(threads(shared)) per scan" : "\(threads(alone)) for a scan alone, \(shared) each when \(maxJobs) run at once"
+    }
+
+    /// Engine threads for a job that starts while `scansAtHand` scans (itself, those running
+    /// and those queued or settling in the inboxes) are to be defaced: the cores divided by as
+    /// many of them as run at once, so a scan dropped alone gets every core and a batch gets
+    /// `max_jobs` jobs that share them (on Slurm, always `cores / max_jobs`, as submitted).
+    package func threadsPerJob(scansAtHand: Int) -> Int {
+        let atOnce = executor == .slurm ? maxJobs : min(maxJobs, max(1, scansAtHand))
+        return max(1, ProcessInfo.processInfo.activeProcessorCount / atOnce)
     }
 }
 

@@ -26,7 +26,8 @@ extension DropFolderService {
             guard verifiedEngines.contains(inbox.config.defacing.engineKey) else { continue }
             var context = JobContext(inbox: inbox.config, crashLimit: config.crashLimit,
                                      writeRetries: config.writeRetries, log: log, dicom: config.dicom)
-            context.worker = WorkerLaunch(models: config.models, threads: config.threadsPerJob,
+            let threads = config.threadsPerJob(scansAtHand: scansAtHand())
+            context.worker = WorkerLaunch(models: config.models, threads: threads,
                                           memoryMB: inbox.config.memoryPerJobMB ?? config.memoryPerJobMB, timeoutSeconds: config.jobTimeoutSeconds)
             if config.executor == .slurm {
                 context.worker?.slurm = config.slurm
@@ -48,8 +49,8 @@ extension DropFolderService {
                 running[number] = RunningJob(inbox: item.inbox, candidateKey: key, startedAt: now)
                 let settled = c.entry
                 let waited = now - (c.settledAt ?? now)
-                log.log(.jobStarted, "taking a scan from inbox \(inbox.config.name) (\(running.count) running)",
-                        fields(inbox: inbox.config, name: name) + [("RUNNING", "\(running.count)"),
+                log.log(.jobStarted, "taking a scan from inbox \(inbox.config.name) (\(running.count) running, \(threads) engine thread\(threads == 1 ? "" : "s"))",
+                        fields(inbox: inbox.config, name: name) + [("RUNNING", "\(running.count)"), ("THREADS", "\(threads)"),
                                                                    ("QUEUE_WAIT_MS", "\(Int(waited * 1000))")])
                 let settledAt = c.settledAt ?? now
                 let folder = c.isDicom ? c.folder : nil
@@ -63,14 +64,27 @@ extension DropFolderService {
             case .resume(let scanID):
                 queuedResumes.remove(scanID)
                 running[number] = RunningJob(inbox: item.inbox, scanID: scanID, startedAt: now)
-                log.log(.jobStarted, "resuming scan \(scanID) in inbox \(inbox.config.name) (\(running.count) running)",
-                        [("INBOX", inbox.config.name), ("SCAN_ID", scanID), ("RUNNING", "\(running.count)")])
+                log.log(.jobStarted, "resuming scan \(scanID) in inbox \(inbox.config.name) (\(running.count) running, \(threads) engine thread\(threads == 1 ? "" : "s"))",
+                        [("INBOX", inbox.config.name), ("SCAN_ID", scanID), ("RUNNING", "\(running.count)"), ("THREADS", "\(threads)")])
                 workers.async { [self] in
                     let outcome = job.runResumed(scanID: scanID)
                     loop.async { self.assumeIsolated { $0.jobEnded(number, outcome) } }
                 }
             }
         }
+    }
+
+    /// The scans to deface as a job starts: itself, those running, those queued behind it and
+    /// those settling in the inboxes (a batch dropped at once settles one file at a time);
+    /// counted up to `max_jobs`, all that matters.
+    func scansAtHand() -> Int {
+        var count = 1 + running.count + queuedCount
+        guard count < config.maxJobs else { return count }
+        for c in candidates.values where c.state == .settling {
+            count += 1
+            if count >= config.maxJobs { break }
+        }
+        return count
     }
 
     func jobEnded(_ number: Int, _ outcome: JobOutcome) {

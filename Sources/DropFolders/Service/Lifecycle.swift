@@ -31,7 +31,7 @@ extension DropFolderService {
             watchdogTimer = makeTimer(every: interval) { $0.watchdogCheck() }
         }
         let n = config.inboxes.count, jobs = config.maxJobs, threads = config.threadsPerJob
-        log.log(.ready, "ready: watching \(n) inbox\(n == 1 ? "" : "es"), at most \(jobs) scan\(jobs == 1 ? "" : "s") at once, \(threads) engine thread\(threads == 1 ? "" : "s") each",
+        log.log(.ready, "ready: watching \(n) inbox\(n == 1 ? "" : "es"), at most \(jobs) scan\(jobs == 1 ? "" : "s") at once, \(config.threadDescription)",
                 [("INBOXES", config.inboxes.map(\.name).joined(separator: ",")), ("MAX_JOBS", "\(jobs)"),
                  ("THREADS_PER_JOB", "\(threads)"), ("SETTLE_SECONDS", "\(config.settleSeconds)")])
         lastStatus = statusLine()
