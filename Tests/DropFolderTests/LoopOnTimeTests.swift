@@ -77,5 +77,49 @@ extension ServiceTests {
             // no ping more than WatchdogSec/8 late (the walk on the loop made them 0.59 s late here)
             #expect(largest < watchdogSec / 2 + watchdogSec / 8, "a ping came \(largest - watchdogSec / 2) s late: the loop was blocked")
         }
+
+        /// A reload that adds an inbox on a slow file system (every fsync under it 0.5 s late,
+        /// through the fault shim): its moves are tried and its work folder read off the loop,
+        /// so the watchdog pings stay on time, and the moves are still logged.
+        @Test func watchdogStaysOnTimeWhileAReloadTriesTheMovesOfASlowNewInbox() throws {
+            try #require(FaultShim.library != nil, "the fault shim could not be built (clang)")
+            let layout = try DropLayout("loop-reload")
+            try layout.writeConfig(settle: 1)
+            let second = layout.root + "/second"
+            for f in ["", "-outbox", "-failed"] { try FileManager.default.createDirectory(atPath: second + f, withIntermediateDirectories: true) }
+            let notify = try NotifyListener(path: layout.root + "/notify.sock")
+            defer { notify.close() }
+            let watchdogSec = 2.0
+            var environment = FaultShim.environment(prefix: second, slowSyncMS: 500)
+            environment["NOTIFY_SOCKET"] = notify.path
+            environment["WATCHDOG_USEC"] = "\(Int(watchdogSec * 1e6))"
+            let daemon = try DaemonProcess(config: layout.configPath, environment: environment)
+            defer { daemon.kill9() }
+            #expect(waitUntil(timeout: 30) { notify.assignments.contains("READY=1") })
+            Thread.sleep(forTimeInterval: 2.5)  // pings before the reload, for the baseline
+            try layout.writeConfig(settle: 1, extra: """
+
+            [[inbox]]
+            name = "second"
+            path = "second"
+            outbox = "second-outbox"
+            failed = "second-failed"
+            """)
+            let reloaded = ProcessInfo.processInfo.systemUptime
+            daemon.signal(SIGHUP)
+            #expect(waitUntil(timeout: 60) { !daemon.events("reloaded").isEmpty }, "\(daemon.stderr)")
+            let took = ProcessInfo.processInfo.systemUptime - reloaded
+            Thread.sleep(forTimeInterval: 2.5)  // pings after it
+            let ended = ProcessInfo.processInfo.systemUptime
+            let moves = daemon.events("watching").first { $0["INBOX"] == "second" && $0["MOVES"] != nil }
+            #expect(moves?["MOVES"] == "inbox=rename,outbox=rename,failed=rename", "\(moves?.line ?? daemon.stderr)")
+            // the moves were slow (several fsyncs each): on the loop they would have held it this long
+            #expect(took > watchdogSec, "the reload took \(took) s: the shim did not slow the moves down")
+            let pings = notify.arrivals.filter { $0.text.split(separator: "\n").contains("WATCHDOG=1") }.map(\.at).filter { $0 <= ended }
+            let gaps = zip(pings.dropFirst(), pings).map { $0 - $1 }
+            let largest = gaps.max() ?? .infinity
+            print("LoopOnTime: reload with a slow new inbox took \(String(format: "%.2f", took)) s; \(pings.count) pings, largest gap \(String(format: "%.3f", largest)) s")
+            #expect(largest < watchdogSec / 2 + watchdogSec / 8, "a ping came \(largest - watchdogSec / 2) s late: the loop was blocked")
+        }
     }
 }

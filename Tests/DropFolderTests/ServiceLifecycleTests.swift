@@ -20,6 +20,12 @@ extension ServiceTests {
             #expect(waitUntil(timeout: 30) { notify.assignments.contains("READY=1") })
             let second = layout.root + "/second"
             for f in ["", "-outbox", "-failed"] { try FileManager.default.createDirectory(atPath: second + f, withIntermediateDirectories: true) }
+            // an earlier run's job folder in the added inbox's work folder, its record damaged:
+            // found when the inbox is added (read off the loop) and its scan sent to failed
+            let left = "20261129T101500Z-5ec0d0ff", leftDir = second + "/.defacer-work/" + left
+            try FileManager.default.createDirectory(atPath: leftDir, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: Samples.colin27, toPath: leftDir + "/" + left + ".nii.gz")
+            try Data("{\"format\": 1, \"scanID\": \"2026".utf8).write(to: URL(fileURLWithPath: leftDir + "/job.json"))
             try layout.writeConfig(settle: 1, extra: """
 
             [[inbox]]
@@ -36,8 +42,14 @@ extension ServiceTests {
             let monotonic = try #require(assignments[reloading...].first { $0.hasPrefix("MONOTONIC_USEC=") })
             #expect(UInt64(monotonic.dropFirst("MONOTONIC_USEC=".count)) ?? 0 > 0)
             #expect(assignments.lastIndex(of: "READY=1")! > reloading)
+            let moves = daemon.events("watching").first { $0["INBOX"] == "second" && $0["MOVES"] != nil }
+            #expect(moves?["MOVES"] == "inbox=rename,outbox=rename,failed=rename", "\(moves?.line ?? daemon.stderr)")
+            #expect(waitUntil(timeout: 30) { layout.names(second + "-failed") == [left + ".nii.gz", left + ".nii.gz.reason.json"] })
+            #expect(daemon.events("requeued").first?["MESSAGE"]?.contains("damaged or missing job record") == true)
             try layout.write(Samples.nifti2D(), as: "two-d.nii", into: second)
-            #expect(waitUntil(timeout: 30) { layout.names(second + "-failed") == ["two-d.nii", "two-d.nii.reason.json"] })
+            #expect(waitUntil(timeout: 30) {
+                layout.names(second + "-failed") == [left + ".nii.gz", left + ".nii.gz.reason.json", "two-d.nii", "two-d.nii.reason.json"].sorted()
+            })
 
             // an invalid config is refused; the service keeps running the old one
             try "max_jobs = \"many\"\n".write(toFile: layout.configPath, atomically: true, encoding: .utf8)

@@ -11,6 +11,8 @@
 //   DEFACER_FAULT_COUNT=FILE          counting mode: at exit, "function count" lines are appended to FILE
 //   DEFACER_FAULT_FIRED=FILE          each fault made is appended to FILE: "function N errno path"
 //   DEFACER_FAULT_TRACE=FILE          every call counted is appended to FILE: "function N path"
+//   DEFACER_FAULT_SLOW_MS=N           every fsync/fdatasync under the prefixes first sleeps N ms
+//                                     (a slow network file system)
 //
 // Counting is per process; the counters are atomic, so the engine's threads may write at once.
 #define _GNU_SOURCE
@@ -33,6 +35,7 @@ static int nprefixes = 0;
 static const char *count_file = NULL;
 static const char *fired_file = NULL;
 static const char *trace_file = NULL;
+static long slow_ms = 0;
 
 static int errno_named(const char *s) {
     static const struct { const char *n; int e; } table[] = {
@@ -54,6 +57,7 @@ __attribute__((constructor)) static void setup(void) {
     count_file = getenv("DEFACER_FAULT_COUNT");
     fired_file = getenv("DEFACER_FAULT_FIRED");
     trace_file = getenv("DEFACER_FAULT_TRACE");
+    if (getenv("DEFACER_FAULT_SLOW_MS")) slow_ms = atol(getenv("DEFACER_FAULT_SLOW_MS"));
     const char *spec = getenv("DEFACER_FAULT");
     if (!spec) return;
     char buf[256], *save = NULL;
@@ -145,16 +149,25 @@ ssize_t write(int fd, const void *b, size_t n) {
     return real(fd, b, n);
 }
 
+// Sleeps `slow_ms` before a sync of a descriptor under the prefixes (nothing without DEFACER_FAULT_SLOW_MS).
+static void slow_sync(int relevant) {
+    if (slow_ms > 0 && relevant) usleep((useconds_t)(slow_ms * 1000));
+}
+
 int fsync(int fd) {
     REAL(fsync);
-    int e = should_fail_at(F_FSYNC, fd_under_prefix(fd), NULL, fd);
+    int relevant = fd_under_prefix(fd);
+    slow_sync(relevant);
+    int e = should_fail_at(F_FSYNC, relevant, NULL, fd);
     if (e) { errno = e; return -1; }
     return real(fd);
 }
 
 int fdatasync(int fd) {
     REAL(fdatasync);
-    int e = should_fail_at(F_FSYNC, fd_under_prefix(fd), NULL, fd);
+    int relevant = fd_under_prefix(fd);
+    slow_sync(relevant);
+    int e = should_fail_at(F_FSYNC, relevant, NULL, fd);
     if (e) { errno = e; return -1; }
     return real(fd);
 }

@@ -3,7 +3,7 @@ import Glibc
 
 /// The LD_PRELOAD fault shim (`Tests/FaultShim/faultshim.c`), built with clang once per test
 /// process: makes the Nth `write`, `fsync`, `rename`, `renameat2`, `link` or `close` of the real
-/// `defacer` fail with a chosen errno, or counts those calls.
+/// `defacer` fail with a chosen errno, counts those calls, or slows its fsyncs down.
 package enum FaultShim {
     /// The built library, or nil when clang is missing or the build failed.
     package static let library: String? = {
@@ -17,13 +17,16 @@ package enum FaultShim {
 
     /// The environment for a `defacer` run under the shim: `fault` is `function:ERRNO:N` (N or
     /// `*` for every call), `prefix` limits it to paths under a folder, `countFile` collects
-    /// the number of calls of each function at exit.
-    package static func environment(fault: String? = nil, prefix: String? = nil, countFile: String? = nil) -> [String: String] {
+    /// the number of calls of each function at exit, `slowSyncMS` makes every fsync under the
+    /// prefix that much slower.
+    package static func environment(fault: String? = nil, prefix: String? = nil, countFile: String? = nil,
+                                    slowSyncMS: Int? = nil) -> [String: String] {
         var env = ProcessInfo.processInfo.environment
         env["LD_PRELOAD"] = library
         env["DEFACER_FAULT"] = fault
         env["DEFACER_FAULT_PREFIX"] = prefix
         env["DEFACER_FAULT_COUNT"] = countFile
+        env["DEFACER_FAULT_SLOW_MS"] = slowSyncMS.map(String.init)
         return env
     }
 

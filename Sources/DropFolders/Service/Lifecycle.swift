@@ -70,8 +70,9 @@ extension DropFolderService {
         networkFileSystems[dfc_filesystem_type(path)]
     }
 
-    /// Watches an inbox (or polls it), requeues its work folder and lists it.
-    func addInbox(_ inbox: InboxConfig) {
+    /// Watches an inbox (or polls it), requeues its work folder and lists it; `survey` is what a
+    /// reload found in its folders off the loop (taken here when nil).
+    func addInbox(_ inbox: InboxConfig, survey: InboxSurvey? = nil) {
         let network = Self.networkFileSystem(of: inbox.path)
         var state = InboxState(config: inbox, watch: nil, polling: inbox.polls(network: network))
         var how = state.polling ? "polling every \(config.pollSeconds) s" : "inotify"
@@ -84,16 +85,15 @@ extension DropFolderService {
             : "NIfTI files only"
         log.log(.watching, "inbox \(inbox.name): \(how); \(dicom); outbox \(inbox.outbox), failed \(inbox.failed)",
                 [("INBOX", inbox.name), ("WATCH", state.polling ? "poll" : "inotify"), ("DICOM", inbox.acceptsDicom ? "yes" : "no")])
-        removeLeftoverTemporaries(inbox)
-        logRenameTrials(inbox)
-        recoverWork(inbox)
+        let survey = survey ?? Self.survey(inbox, log: log)
+        logRenameTrials(inbox, survey.trials)
+        recoverWork(inbox, survey.leftJobs)
         rescan(inbox.path)
     }
 
     /// Says which move each of the inbox's folders allows ("outbox on NFS: link+unlink"), and
     /// where none works, that scans cannot pass.
-    func logRenameTrials(_ inbox: InboxConfig) {
-        let trials = RenameTrial.run(for: inbox)
+    func logRenameTrials(_ inbox: InboxConfig, _ trials: [RenameTrial]) {
         log.log(.watching, "inbox \(inbox.name): moves: " + trials.map(\.line).joined(separator: "; "),
                 [("INBOX", inbox.name), ("MOVES", trials.map { "\($0.role)=\($0.method?.rawValue ?? "none")" }.joined(separator: ","))])
         for trial in trials where trial.method == nil {
@@ -122,14 +122,22 @@ extension DropFolderService {
         reloading = true
         notifier.reloading()
         log.log(.reloading, "reloading \(config.sourcePath)")
-        let path = config.sourcePath, current = verifiedEngines, models = config.models
+        let path = config.sourcePath, current = verifiedEngines, models = config.models, watched = Set(inboxes.keys)
+        let old = config, log = self.log
         DispatchQueue.global().async { [self] in
-            var result: Result<(DaemonConfig, Set<String>, NameHasher), any Error>
+            var result: Result<Reloaded, any Error>
             do {
                 let new = try ConfigLoader.load(path)
                 let hasher = try NameHasher.load(configuredFile: new.nameHashKeyFile)
                 let engines = try Self.verifyEngines(for: new, existing: current, models: models)
-                result = .success((new, engines, hasher))
+                // the folders of the inboxes it adds, read here rather than on the loop (on a
+                // network file system each move tried can take a while); not when the reload
+                // will be refused for a moved work folder
+                var surveys: [String: InboxSurvey] = [:]
+                if Self.movedWorkFolders(from: old, to: new).isEmpty {
+                    for inbox in new.inboxes where !watched.contains(inbox.path) { surveys[inbox.path] = Self.survey(inbox, log: log) }
+                }
+                result = .success(Reloaded(config: new, engines: engines, hasher: hasher, surveys: surveys))
             } catch {
                 result = .failure(error)
             }
@@ -138,23 +146,32 @@ extension DropFolderService {
         }
     }
 
-    func applyReload(_ result: Result<(DaemonConfig, Set<String>, NameHasher), any Error>) {
+    /// A new configuration read, checked and prepared off the loop by ``reload()``.
+    struct Reloaded: Sendable {
+        var config: DaemonConfig
+        var engines: Set<String>
+        var hasher: NameHasher
+        /// What the inboxes it adds hold (by path), read before they are added.
+        var surveys: [String: InboxSurvey]
+    }
+
+    func applyReload(_ result: Result<Reloaded, any Error>) {
         reloading = false
         switch result {
         case .failure(let error):
             let text = "\(error)".replacingOccurrences(of: "\n", with: " ")
             log.log(.reloadFailed, "the new configuration is not valid; still running the old one: \(text)", [("REASON", text)])
-        case .success(let (new, _, _)) where !Self.movedWorkFolders(from: config, to: new).isEmpty:
-            let moved = Self.movedWorkFolders(from: config, to: new).joined(separator: "; ")
+        case .success(let reloaded) where !Self.movedWorkFolders(from: config, to: reloaded.config).isEmpty:
+            let moved = Self.movedWorkFolders(from: config, to: reloaded.config).joined(separator: "; ")
             log.log(.reloadFailed, "the new configuration moves a work folder (\(moved)); scans claimed there would be stranded, so the reload was refused and the old configuration still runs: stop the service, move the work folder's contents, then start it",
                     [("REASON", "work folder changed: \(moved)")])
-        case .success(let (new, engines, hasher)):
-            let old = config
+        case .success(let reloaded):
+            let old = config, new = reloaded.config
             config = new
             config.sourcePath = old.sourcePath
-            verifiedEngines = engines
-            nameHasher = hasher
-            applyInboxes(new.inboxes)
+            verifiedEngines = reloaded.engines
+            nameHasher = reloaded.hasher
+            applyInboxes(new.inboxes, surveys: reloaded.surveys)
             startTimers()
             let n = new.inboxes.count
             log.log(.reloaded, "configuration reloaded: \(n) inbox\(n == 1 ? "" : "es"), at most \(new.maxJobs) scan\(new.maxJobs == 1 ? "" : "s") at once",
@@ -175,8 +192,9 @@ extension DropFolderService {
         }
     }
 
-    /// Drops the inboxes that left the configuration, updates the others, adds the new ones.
-    func applyInboxes(_ new: [InboxConfig]) {
+    /// Drops the inboxes that left the configuration, updates the others, adds the new ones
+    /// (with what `surveys` found in their folders).
+    func applyInboxes(_ new: [InboxConfig], surveys: [String: InboxSurvey]) {
         let newPaths = Set(new.map(\.path))
         for path in inboxes.keys where !newPaths.contains(path) {
             if let wd = inboxes[path]?.watch { watcher.remove(wd); watchToInbox[wd] = nil }
@@ -186,7 +204,7 @@ extension DropFolderService {
         }
         for inbox in new {
             guard var state = inboxes[inbox.path] else {
-                addInbox(inbox)
+                addInbox(inbox, survey: surveys[inbox.path])
                 continue
             }
             let wantPoll = inbox.polls(network: Self.networkFileSystem(of: inbox.path))

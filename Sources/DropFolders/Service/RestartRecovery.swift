@@ -5,15 +5,34 @@ import Glibc
 /// left in the inbox's work folder is requeued, and its job record (`Jobs/JobRecord.swift`)
 /// says where to resume: claim, defacing, or the moves to the outbox or to failed. A folder
 /// whose record is damaged is requeued too, and its scan goes to failed with that reason.
+/// What adding an inbox finds in its folders: the moves each of them allows, and the job
+/// folders an earlier run left in its work folder (with their records; a record is nil when it
+/// is damaged or missing). Taken by ``DropFolderService/survey(_:log:)``: at start before the
+/// service is ready, on a reload off the service's loop.
+struct InboxSurvey: Sendable {
+    var trials: [RenameTrial]
+    var leftJobs: [(name: String, record: JobRecord?)]
+}
+
 extension DropFolderService {
-    /// Requeues the scans a previous run left in an inbox's work folder.
-    func recoverWork(_ inbox: InboxConfig) {
-        guard let names = DurableFile.list(inbox.work) else { return }
+    /// Reads (and tidies) an inbox's folders before it is added: removes the temporaries an
+    /// interrupted copy or write left, tries each move, and lists the job folders an earlier
+    /// run left, removing those whose claim never happened or that hold nothing of a scan.
+    /// Touches only the inbox's own folders, so it may run off the loop.
+    static func survey(_ inbox: InboxConfig, log: EventLog) -> InboxSurvey {
+        removeLeftoverTemporaries(inbox, log: log)
+        return InboxSurvey(trials: RenameTrial.run(for: inbox), leftJobs: leftJobs(inbox))
+    }
+
+    /// The job folders an earlier run left in an inbox's work folder, in name order.
+    static func leftJobs(_ inbox: InboxConfig) -> [(name: String, record: JobRecord?)] {
+        guard let names = DurableFile.list(inbox.work) else { return [] }
+        var left: [(name: String, record: JobRecord?)] = []
         for name in names.sorted() where !name.hasPrefix(".") {
             let dir = inbox.work + "/" + name
             guard DropEntry(path: dir)?.kind == .directory else { continue }
             let record = JobRecord.read(folder: dir)
-            if let record, record.phase == .claiming, !Self.claimHappened(record, dir: dir, inbox: inbox) {
+            if let record, record.phase == .claiming, !claimHappened(record, dir: dir, inbox: inbox) {
                 DurableFile.removeTree(dir)  // the move never happened: the scan is still in the inbox
                 continue
             }
@@ -21,6 +40,14 @@ extension DropFolderService {
                 DurableFile.removeTree(dir)  // a job folder with nothing of a scan in it
                 continue
             }
+            left.append((name, record))
+        }
+        return left
+    }
+
+    /// Requeues the scans a previous run left in an inbox's work folder (``leftJobs(_:)``).
+    func recoverWork(_ inbox: InboxConfig, _ left: [(name: String, record: JobRecord?)]) {
+        for (name, record) in left {
             guard !queuedResumes.contains(name) else { continue }
             queuedResumes.insert(name)
             queue.append(QueueItem(inbox: inbox.path, kind: .resume(scanID: name)))
@@ -40,7 +67,7 @@ extension DropFolderService {
     /// archive folders (and DICOM folders in failed), the work folder and its job folders.
     /// Only names defacer gives its temporaries, only of processes no longer running; logged
     /// with counts, never names (they hold the scans' names).
-    func removeLeftoverTemporaries(_ inbox: InboxConfig) {
+    static func removeLeftoverTemporaries(_ inbox: InboxConfig, log: EventLog) {
         let folders: [(role: String, path: String?, depth: Int)] = [
             ("outbox", inbox.outbox, 0), ("failed", inbox.failed, 1), ("archive", inbox.archive, 0), ("work", inbox.work, 2),
         ]
