@@ -85,8 +85,7 @@ extension ServiceTests {
             try #require(FaultShim.library != nil, "the fault shim could not be built (clang)")
             let layout = try DropLayout("loop-reload")
             try layout.writeConfig(settle: 1)
-            let second = layout.root + "/second"
-            for f in ["", "-outbox", "-failed"] { try FileManager.default.createDirectory(atPath: second + f, withIntermediateDirectories: true) }
+            let (second, table) = try layout.makeSecondInbox()
             let notify = try NotifyListener(path: layout.root + "/notify.sock")
             defer { notify.close() }
             let watchdogSec = 2.0
@@ -97,14 +96,7 @@ extension ServiceTests {
             defer { daemon.kill9() }
             #expect(waitUntil(timeout: 30) { notify.assignments.contains("READY=1") })
             Thread.sleep(forTimeInterval: 2.5)  // pings before the reload, for the baseline
-            try layout.writeConfig(settle: 1, extra: """
-
-            [[inbox]]
-            name = "second"
-            path = "second"
-            outbox = "second-outbox"
-            failed = "second-failed"
-            """)
+            try layout.writeConfig(settle: 1, extra: table)
             let reloaded = ProcessInfo.processInfo.systemUptime
             daemon.signal(SIGHUP)
             #expect(waitUntil(timeout: 60) { !daemon.events("reloaded").isEmpty }, "\(daemon.stderr)")

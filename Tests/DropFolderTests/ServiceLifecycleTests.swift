@@ -18,22 +18,14 @@ extension ServiceTests {
             let daemon = try DaemonProcess(config: layout.configPath, environment: ["NOTIFY_SOCKET": notify.path])
             defer { daemon.kill9() }
             #expect(waitUntil(timeout: 30) { notify.assignments.contains("READY=1") })
-            let second = layout.root + "/second"
-            for f in ["", "-outbox", "-failed"] { try FileManager.default.createDirectory(atPath: second + f, withIntermediateDirectories: true) }
+            let (second, table) = try layout.makeSecondInbox()
             // an earlier run's job folder in the added inbox's work folder, its record damaged:
             // found when the inbox is added (read off the loop) and its scan sent to failed
             let left = "20261129T101500Z-5ec0d0ff", leftDir = second + "/.defacer-work/" + left
             try FileManager.default.createDirectory(atPath: leftDir, withIntermediateDirectories: true)
             try FileManager.default.copyItem(atPath: Samples.colin27, toPath: leftDir + "/" + left + ".nii.gz")
             try Data("{\"format\": 1, \"scanID\": \"2026".utf8).write(to: URL(fileURLWithPath: leftDir + "/job.json"))
-            try layout.writeConfig(settle: 1, extra: """
-
-            [[inbox]]
-            name = "second"
-            path = "second"
-            outbox = "second-outbox"
-            failed = "second-failed"
-            """)
+            try layout.writeConfig(settle: 1, extra: table)
             daemon.signal(SIGHUP)
             #expect(waitUntil(timeout: 30) { !daemon.events("reloaded").isEmpty })
             #expect(waitUntil(timeout: 5) { notify.assignments.filter { $0 == "READY=1" }.count == 2 })

@@ -28,6 +28,14 @@ package final class DropLayout: @unchecked Sendable {
         [stem + "_deface.json", stem + "_defaced" + ext, stem + "_face_mask.nii.gz", stem + "_qc.png"].sorted()
     }
 
+    /// A second inbox, `second` beside the first with `second-outbox` and `second-failed`: its
+    /// folders made, its path and its `[[inbox]]` table (for `writeConfig`'s `extra`) returned.
+    package func makeSecondInbox() throws -> (path: String, table: String) {
+        let second = root + "/second"
+        for f in ["", "-outbox", "-failed"] { try FileManager.default.createDirectory(atPath: second + f, withIntermediateDirectories: true) }
+        return (second, "\n[[inbox]]\nname = \"second\"\npath = \"second\"\noutbox = \"second-outbox\"\nfailed = \"second-failed\"\n")
+    }
+
     /// Writes a config with one inbox (plus `extra` TOML appended).
     package func writeConfig(maxJobs: Int = 1, settle: Double = 1, rescan: Double = 600, global: String = "", extra: String = "") throws {
         let text = """
