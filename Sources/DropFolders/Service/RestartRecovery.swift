@@ -1,10 +1,6 @@
 import Engine
 import Glibc
 
-/// Restart recovery: at start (and when an inbox is added) every job folder an earlier run
-/// left in the inbox's work folder is requeued, and its job record (`Jobs/JobRecord.swift`)
-/// says where to resume: claim, defacing, or the moves to the outbox or to failed. A folder
-/// whose record is damaged is requeued too, and its scan goes to failed with that reason.
 /// What adding an inbox finds in its folders: the moves each of them allows, and the job
 /// folders an earlier run left in its work folder (with their records; a record is nil when it
 /// is damaged or missing). Taken by ``DropFolderService/survey(_:log:)``: at start before the
@@ -14,11 +10,16 @@ struct InboxSurvey: Sendable {
     var leftJobs: [(name: String, record: JobRecord?)]
 }
 
+/// Restart recovery: at start (and when an inbox is added) every job folder an earlier run
+/// left in the inbox's work folder is requeued, and its job record (`Jobs/JobRecord.swift`)
+/// says where to resume: claim, defacing, or the moves to the outbox or to failed. A folder
+/// whose record is damaged is requeued too, and its scan goes to failed with that reason.
 extension DropFolderService {
     /// Reads (and tidies) an inbox's folders before it is added: removes the temporaries an
     /// interrupted copy or write left, tries each move, and lists the job folders an earlier
     /// run left, removing those whose claim never happened or that hold nothing of a scan.
-    /// Touches only the inbox's own folders, so it may run off the loop.
+    /// Touches only the inbox's folders (in an outbox or failed folder it shares with another
+    /// inbox, only temporaries of processes that have ended), so it may run off the loop.
     static func survey(_ inbox: InboxConfig, log: EventLog) -> InboxSurvey {
         removeLeftoverTemporaries(inbox, log: log)
         return InboxSurvey(trials: RenameTrial.run(for: inbox), leftJobs: leftJobs(inbox))
