@@ -1,3 +1,4 @@
+import DropFolders
 import Engine
 import Foundation
 import Testing
@@ -64,7 +65,8 @@ import TestSupport
         #expect(tmpfiles.contains("/srv/defacer/inbox     2770 defacer defacer"))
     }
 
-    @Test func defaultConfigIsValidOnAFolderLayout() throws {
+    /// `defacer check-config` on the shipped config, `edit`ed, over a fresh folder layout.
+    static func checkShippedConfig(_ edit: (String) -> String = { $0 }) throws -> DefacerProcess.Result {
         let root = "/tmp/defacer-daemon-tests/config-\(UUID().uuidString.prefix(8))"
         for f in ["inbox", "outbox", "failed", "work"] {
             try FileManager.default.createDirectory(atPath: root + "/" + f, withIntermediateDirectories: true)
@@ -74,9 +76,36 @@ import TestSupport
         text = text.replacingOccurrences(of: "root = \"/srv/defacer\"", with: "root = \"\(root)\"")
         text = text.replacingOccurrences(of: "\"/etc/defacer/name-hash.key\"", with: "\"\(root)/name-hash.key\"")
         try DurableFile.write(Array(String(repeating: "5a", count: 32).utf8), to: root + "/name-hash.key", replacing: false, mode: 0o640)
-        try text.write(toFile: root + "/defacer.toml", atomically: true, encoding: .utf8)
-        let result = try DefacerProcess.run(["check-config", "--config", root + "/defacer.toml"],
-                                            environment: ["DEFACER_MODELS": DefacerProcess.repositoryRoot + "/models"])
+        try edit(text).write(toFile: root + "/defacer.toml", atomically: true, encoding: .utf8)
+        return try DefacerProcess.run(["check-config", "--config", root + "/defacer.toml"],
+                                      environment: ["DEFACER_MODELS": DefacerProcess.repositoryRoot + "/models"])
+    }
+
+    /// This machine's memory in MiB, from /proc/meminfo.
+    static func memTotalMiB() throws -> Int {
+        let meminfo = try String(contentsOfFile: "/proc/meminfo", encoding: .utf8)
+        let line = try #require(meminfo.split(separator: "\n").first { $0.hasPrefix("MemTotal:") })
+        return try #require(Int(line.split(separator: " ")[1])) / 1024
+    }
+
+    /// More scans at once than the memory holds: the service runs fewer and says so (1.5 GiB
+    /// per scan beside 0.5 GiB for the system).
+    @Test func maxJobsBeyondTheMemoryIsCutToWhatItHolds() throws {
+        let result = try Self.checkShippedConfig { $0.replacingOccurrences(of: "\nmax_jobs = 2\n", with: "\nmax_jobs = 64\n") }
+        #expect(result.status == 0, "\(result.stderr)")
+        let holds = max(1, (try Self.memTotalMiB() - 512) / 1536)
+        try #require(holds < 64, "this machine holds 64 scans at once")
+        #expect(result.stdout.contains("max_jobs 64, but this machine's "), "\(result.stdout)")
+        #expect(result.stdout.contains(" GiB of memory allows \(holds) ("), "\(result.stdout)")
+        // the shipped setting fits any machine of 4 GiB or more
+        #expect(DaemonConfig.jobsMemoryAllows(physicalMiB: 4096) == 2)
+        #expect(DaemonConfig.jobsMemoryAllows(physicalMiB: 3072) == 1)
+        #expect(DaemonConfig.jobsMemoryAllows(physicalMiB: 1024) == 1, "always one")
+        #expect(DaemonConfig.jobsMemoryAllows(physicalMiB: 8192, perJobMiB: 4096) == 1, "memory_per_job_mb counts when set")
+    }
+
+    @Test func defaultConfigIsValidOnAFolderLayout() throws {
+        let result = try Self.checkShippedConfig()
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("valid"))
         let cores = ProcessInfo.processInfo.activeProcessorCount

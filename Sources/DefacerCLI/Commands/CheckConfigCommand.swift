@@ -29,7 +29,7 @@ struct CheckConfigCommand: ParsableCommand {
         let settings = try ConfigLoader.load(config)
         var problems: [String] = []
         print("\(settings.sourcePath): valid")
-        print("  max_jobs \(settings.maxJobs) (\(settings.threadDescription)), settle \(settings.settleSeconds) s, rescan every \(settings.rescanSeconds) s")
+        print("  max_jobs \(settings.maxJobs)\(settings.jobsAtOnceLimit.map { ", but \($0)" } ?? "") (\(settings.threadDescription)), settle \(settings.settleSeconds) s, rescan every \(settings.rescanSeconds) s")
         print("  models \(settings.models)")
         if settings.inboxes.contains(where: \.acceptsDicom), let converter = settings.dicom.dcm2niix {
             let d = settings.dicom

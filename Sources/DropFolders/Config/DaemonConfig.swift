@@ -53,17 +53,35 @@ package struct DaemonConfig: Sendable, Equatable {
     /// How often the service checks what is settling: a fifth of `settle_seconds`, 0.1 to 1 s.
     package var tickSeconds: Double { min(1.0, max(0.1, settleSeconds / 5)) }
 
-    /// Scans defaced at once: `max_jobs` here, `slurm_max_running` on Slurm.
-    package var jobSlots: Int { executor == .slurm ? slurm.maxRunning : maxJobs }
+    /// Scans defaced at once: ``jobsAtOnce`` here, `slurm_max_running` on Slurm.
+    package var jobSlots: Int { executor == .slurm ? slurm.maxRunning : jobsAtOnce }
 
-    /// Engine threads per job when `max_jobs` scans run at once: jobs x threads never exceeds the cores.
-    package var threadsPerJob: Int { threadsPerJob(scansAtHand: maxJobs) }
+    /// `max_jobs`, or fewer where this machine's memory would not hold them (``jobsMemoryAllows(physicalMiB:perJobMiB:)``).
+    package var jobsAtOnce: Int {
+        min(maxJobs, Self.jobsMemoryAllows(physicalMiB: Int(ProcessInfo.processInfo.physicalMemory >> 20), perJobMiB: memoryPerJobMB))
+    }
+
+    /// The scans a machine with `physicalMiB` of memory can deface at once: 1.5 GiB each (or
+    /// `memory_per_job_mb` when set; a whole head in fast mode peaked at 1.1 GiB) beside 0.5 GiB
+    /// for the system, and always at least one.
+    package static func jobsMemoryAllows(physicalMiB: Int, perJobMiB: Int? = nil) -> Int {
+        max(1, (physicalMiB - 512) / max(1, perJobMiB ?? 1536))
+    }
+
+    /// Why fewer than `max_jobs` run at once, or nil: "this machine's 3.0 GiB of memory allows 1".
+    package var jobsAtOnceLimit: String? {
+        guard executor == .local, jobsAtOnce < maxJobs else { return nil }
+        return String(format: "this machine's %.1f GiB of memory allows %d", Double(ProcessInfo.processInfo.physicalMemory) / 1_073_741_824, jobsAtOnce)
+    }
+
+    /// Engine threads per job when ``jobsAtOnce`` scans run at once: jobs x threads never exceeds the cores.
+    package var threadsPerJob: Int { threadsPerJob(scansAtHand: jobsAtOnce) }
 
     /// How the cores are shared, in words: "2 engine threads for a scan alone, 1 each when 2 run at once".
     package var threadDescription: String {
         let alone = threadsPerJob(scansAtHand: 1), shared = threadsPerJob
         func threads(_ n: Int) -> String { "\(n) engine thread\(n == 1 ? "" : "s")" }
-        return alone == shared ? "\(threads(shared)) per scan" : "\(threads(alone)) for a scan alone, \(shared) each when \(maxJobs) run at once"
+        return alone == shared ? "\(threads(shared)) per scan" : "\(threads(alone)) for a scan alone, \(shared) each when \(jobsAtOnce) run at once"
     }
 
     /// Engine threads for a job that starts while `scansAtHand` scans (itself, those running
@@ -71,7 +89,7 @@ package struct DaemonConfig: Sendable, Equatable {
     /// many of them as run at once, so a scan dropped alone gets every core and a batch gets
     /// `max_jobs` jobs that share them (on Slurm, always `cores / max_jobs`, as submitted).
     package func threadsPerJob(scansAtHand: Int) -> Int {
-        let atOnce = executor == .slurm ? maxJobs : min(maxJobs, max(1, scansAtHand))
+        let atOnce = executor == .slurm ? maxJobs : min(jobsAtOnce, max(1, scansAtHand))
         return max(1, ProcessInfo.processInfo.activeProcessorCount / atOnce)
     }
 }

@@ -76,13 +76,13 @@ extension DropFolderService {
 
     /// The scans to deface as a job starts: itself, those running, those queued behind it and
     /// those settling in the inboxes (a batch dropped at once settles one file at a time);
-    /// counted up to `max_jobs`, all that matters.
+    /// counted up to ``DaemonConfig/jobsAtOnce``, all that matters.
     func scansAtHand() -> Int {
         var count = 1 + running.count + queuedCount
-        guard count < config.maxJobs else { return count }
+        guard count < config.jobsAtOnce else { return count }
         for c in candidates.values where c.state == .settling {
             count += 1
-            if count >= config.maxJobs { break }
+            if count >= config.jobsAtOnce { break }
         }
         return count
     }

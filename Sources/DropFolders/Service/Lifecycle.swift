@@ -30,9 +30,10 @@ extension DropFolderService {
         if let interval = notifier.watchdogInterval {
             watchdogTimer = makeTimer(every: interval) { $0.watchdogCheck() }
         }
-        let n = config.inboxes.count, jobs = config.maxJobs, threads = config.threadsPerJob
-        log.log(.ready, "ready: watching \(n) inbox\(n == 1 ? "" : "es"), at most \(jobs) scan\(jobs == 1 ? "" : "s") at once, \(config.threadDescription)",
-                [("INBOXES", config.inboxes.map(\.name).joined(separator: ",")), ("MAX_JOBS", "\(jobs)"),
+        let n = config.inboxes.count, jobs = config.jobSlots, threads = config.threadsPerJob
+        let limit = config.jobsAtOnceLimit.map { " (max_jobs \(config.maxJobs), but \($0))" } ?? ""
+        log.log(.ready, "ready: watching \(n) inbox\(n == 1 ? "" : "es"), at most \(jobs) scan\(jobs == 1 ? "" : "s") at once\(limit), \(config.threadDescription)",
+                [("INBOXES", config.inboxes.map(\.name).joined(separator: ",")), ("MAX_JOBS", "\(config.maxJobs)"),
                  ("THREADS_PER_JOB", "\(threads)"), ("SETTLE_SECONDS", "\(config.settleSeconds)")])
         lastStatus = statusLine()
         notifier.ready(status: lastStatus)
@@ -174,7 +175,8 @@ extension DropFolderService {
             applyInboxes(new.inboxes, surveys: reloaded.surveys)
             startTimers()
             let n = new.inboxes.count
-            log.log(.reloaded, "configuration reloaded: \(n) inbox\(n == 1 ? "" : "es"), at most \(new.maxJobs) scan\(new.maxJobs == 1 ? "" : "s") at once",
+            let jobs = new.jobSlots, limit = new.jobsAtOnceLimit.map { " (max_jobs \(new.maxJobs), but \($0))" } ?? ""
+            log.log(.reloaded, "configuration reloaded: \(n) inbox\(n == 1 ? "" : "es"), at most \(jobs) scan\(jobs == 1 ? "" : "s") at once\(limit)",
                     [("INBOXES", new.inboxes.map(\.name).joined(separator: ",")), ("MAX_JOBS", "\(new.maxJobs)")])
         }
         lastStatus = statusLine()
