@@ -13,9 +13,6 @@ struct TileLanes {
     /// Per group: whether its lanes are eight consecutive tiles of one row whose input rows
     /// (with two values more) lie inside (`inputRow`), or whose 4x4x4 output blocks do (`outputRow`).
     private var inputRow: [Bool] = [], outputRow: [Bool] = []
-    /// The spans of every input row the batch's tiles read (offsets in a channel, `start ..< end`),
-    /// for ``prefetch(channel:)``.
-    private var rowSpans: [(start: Int, end: Int)] = []
 
     /// The corners of tiles `first ..< first+tiles` of `tiling`, minus `shift` (the padding, for
     /// input tiles), in a volume of `bounds`.
@@ -48,22 +45,6 @@ struct TileLanes {
             inside.append(mask)
             inputRow.append(consecutive && mask == 0xFF && xs[7] + 8 <= bounds.width)
             outputRow.append(consecutive && zs[0] + 4 <= bounds.depth && ys[0] + 4 <= bounds.height && xs[7] + 4 <= bounds.width)
-        }
-        // each run of groups whose first lanes share a row: the rows its 6x6 block of input rows covers
-        let (d, h, w) = bounds
-        var g = 0
-        while g < groups {
-            let zs = z[g], ys = y[g], xs = x[g]
-            var last = g
-            while last + 1 < groups && z[last + 1][0] == zs[0] && y[last + 1][0] == ys[0] { last += 1 }
-            let x0 = max(0, xs[0]), x1 = min(w, x[last][7] + 6)
-            for a in 0..<6 where zs[0] + a >= 0 && zs[0] + a < d {
-                for b in 0..<6 where ys[0] + b >= 0 && ys[0] + b < h {
-                    let row = ((zs[0] + a) * h + ys[0] + b) * w
-                    rowSpans.append((row + x0, row + x1))
-                }
-            }
-            g = last + 1
         }
     }
 
@@ -148,10 +129,33 @@ struct TileLanes {
         }
     }
 
-    /// Asks for every input row the batch's tiles read from `channel` (each row's whole span,
-    /// one request per cache line) ahead of the gather that reads them.
-    func prefetch(channel: UnsafePointer<Float>) {
-        for span in rowSpans {
+    /// The spans of every input row the batch's input tiles read (offsets in a channel,
+    /// `start ..< end`), for ``prefetch(_:channel:)``: for each run of groups whose first lanes
+    /// share a row, the rows its 6x6 block of input rows covers. Worked out once per batch.
+    func inputRowSpans() -> [(start: Int, end: Int)] {
+        var spans: [(start: Int, end: Int)] = []
+        let (d, h, w) = bounds
+        var g = 0
+        while g < groups {
+            let zs = z[g], ys = y[g], xs = x[g]
+            var last = g
+            while last + 1 < groups && z[last + 1][0] == zs[0] && y[last + 1][0] == ys[0] { last += 1 }
+            let x0 = max(0, xs[0]), x1 = min(w, x[last][7] + 6)
+            for a in 0..<6 where zs[0] + a >= 0 && zs[0] + a < d {
+                for b in 0..<6 where ys[0] + b >= 0 && ys[0] + b < h {
+                    let row = ((zs[0] + a) * h + ys[0] + b) * w
+                    spans.append((row + x0, row + x1))
+                }
+            }
+            g = last + 1
+        }
+        return spans
+    }
+
+    /// Asks for every input row in `spans` (``inputRowSpans()``) from `channel` (each row's
+    /// whole span, one request per cache line) ahead of the gather that reads them.
+    static func prefetch(_ spans: [(start: Int, end: Int)], channel: UnsafePointer<Float>) {
+        for span in spans {
             var c = span.start
             while c < span.end { dfc_prefetch(channel + c); c += 16 }
             dfc_prefetch(channel + span.end - 1)

@@ -75,7 +75,7 @@ public enum WinogradF43 {
         precondition(stride % 8 == 0, "Winograd batches hold a multiple of 8 tiles")
         let lanes = TileLanes(tiling: tiling, first: first, tiles: tiles, shift: (pads[0], pads[1], pads[2]),
                               bounds: (x.depth, x.height, x.width))
-        let plane = x.depth * x.height * x.width
+        let plane = x.depth * x.height * x.width, spans = lanes.inputRowSpans()
         var tile = [SIMD8<Float>](repeating: .zero, count: 216)
         tile.withUnsafeMutableBufferPointer { q in
             for ci in 0..<x.channels {
@@ -84,7 +84,7 @@ public enum WinogradF43 {
                 // samples); HD-BET's F(4,3) layers, best of 2 runs, 5 alternated trios: 2.96 ->
                 // 2.88 s, 3.19 -> 2.81, 2.95 -> 2.81, 3.17 -> 2.70, 3.83 -> 3.69 (one channel
                 // ahead: no gain; four: less; the output rows and residual: no gain)
-                if ci + 2 < x.channels { lanes.prefetch(channel: channel + 2 * plane) }
+                if ci + 2 < x.channels { TileLanes.prefetch(spans, channel: channel + 2 * plane) }
                 for g in 0..<lanes.groups {
                     lanes.gatherAlongX(q, group: g, channel: channel)
                     for z in 0..<6 { for c in 0..<6 { inputRows(q, z * 36 + c, 6) } }
