@@ -348,15 +348,22 @@ package final class DaemonProcess: @unchecked Sendable {
     }
 }
 
+/// A process's state letter ("R", "S", "T" stopped, "Z" zombie...) and parent, from
+/// /proc/PID/stat; nil when there is no such process.
+package func processStat(_ pid: pid_t) -> (state: Substring, parent: pid_t)? {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let close = stat.lastIndex(of: ")") else { return nil }
+    let fields = stat[stat.index(after: close)...].split(separator: " ")
+    guard fields.count > 2, let parent = pid_t(fields[1]) else { return nil }
+    return (fields[0], parent)
+}
+
 /// The running `defacer worker` processes whose parent passes `parent` (all of them by
 /// default: a Slurm job's worker is a child of slurmstepd), found by their command lines in /proc.
 package func workerProcesses(jobsUnder root: String? = nil, parent: (pid_t) -> Bool = { _ in true }) -> [pid_t] {
     let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
     return entries.compactMap { pid_t($0) }.filter { pid in
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return false }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        guard fields.count > 2, fields[0] != "Z", let ppid = pid_t(fields[1]), parent(ppid),
+        guard let stat = processStat(pid), stat.state != "Z", parent(stat.parent),
               let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
         let arguments = cmdline.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
         return arguments.count > 2 && arguments[1] == "worker" && (root.map { arguments[2].hasPrefix($0) } ?? true)
@@ -365,9 +372,7 @@ package func workerProcesses(jobsUnder root: String? = nil, parent: (pid_t) -> B
 
 /// Whether `pid` is a live process (not gone, not a zombie waiting to be reaped).
 package func processIsAlive(_ pid: pid_t) -> Bool {
-    guard kill(pid, 0) == 0, let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-          let close = stat.lastIndex(of: ")") else { return false }
-    return stat[stat.index(after: close)...].split(separator: " ").first != "Z"
+    kill(pid, 0) == 0 && processStat(pid).map { $0.state != "Z" } == true
 }
 
 /// Polls `condition` every 0.1 s until it holds or `timeout` passes; returns whether it held.

@@ -47,9 +47,5 @@ package let canMount: Bool = getuid() == 0 && FileManager.default.isExecutableFi
 
 /// Waits until process `pid` is stopped (state T in /proc, as after SIGSTOP).
 package func waitUntilStopped(_ pid: Int32, timeout: Double) -> Bool {
-    waitUntil(timeout: timeout) {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return false }
-        return stat[stat.index(close, offsetBy: 2)] == "T"
-    }
+    waitUntil(timeout: timeout) { processStat(pid)?.state == "T" }
 }
