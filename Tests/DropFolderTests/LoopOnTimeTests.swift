@@ -29,6 +29,12 @@ extension ServiceTests {
             return (names.count * copies, bytes * Int64(copies))
         }
 
+        /// The WATCHDOG=1 pings `notify` received up to `ended`, and the largest gap between two.
+        static func watchdogPings(_ notify: NotifyListener, until ended: Double) -> (count: Int, largestGap: Double) {
+            let pings = notify.arrivals.filter { $0.text.split(separator: "\n").contains("WATCHDOG=1") }.map(\.at).filter { $0 <= ended }
+            return (pings.count, zip(pings.dropFirst(), pings).map { $0 - $1 }.max() ?? .infinity)
+        }
+
         @Test func watchdogStaysOnTimeAndANiftiIsTakenWhileAStudyOf120000FilesIsWalked() throws {
             guard DicomSamples.available else { return }
             let layout = try DropLayout("loop-walk")
@@ -69,11 +75,9 @@ extension ServiceTests {
             #expect(record?.folderBytes == study.bytes)
 
             // every ping came on time: the service pings every WatchdogSec/2
-            let pings = notify.arrivals.filter { $0.text.split(separator: "\n").contains("WATCHDOG=1") }.map(\.at).filter { $0 <= ended }
-            let gaps = zip(pings.dropFirst(), pings).map { $0 - $1 }
-            let largest = gaps.max() ?? .infinity
-            print("LoopOnTime: \(study.files) files; study taken after \(String(format: "%.2f", studyTaken)) s; \(pings.count) pings, largest gap \(String(format: "%.3f", largest)) s (interval \(watchdogSec / 2) s)")
-            #expect(pings.count >= Int((ended - dropped) / (watchdogSec / 2)) - 1)
+            let (pings, largest) = Self.watchdogPings(notify, until: ended)
+            print("LoopOnTime: \(study.files) files; study taken after \(String(format: "%.2f", studyTaken)) s; \(pings) pings, largest gap \(String(format: "%.3f", largest)) s (interval \(watchdogSec / 2) s)")
+            #expect(pings >= Int((ended - dropped) / (watchdogSec / 2)) - 1)
             // no ping more than WatchdogSec/8 late (the walk on the loop made them 0.59 s late here)
             #expect(largest < watchdogSec / 2 + watchdogSec / 8, "a ping came \(largest - watchdogSec / 2) s late: the loop was blocked")
         }
@@ -107,10 +111,8 @@ extension ServiceTests {
             #expect(moves?["MOVES"] == "inbox=rename,outbox=rename,failed=rename", "\(moves?.line ?? daemon.stderr)")
             // the moves were slow (several fsyncs each): on the loop they would have held it this long
             #expect(took > watchdogSec, "the reload took \(took) s: the shim did not slow the moves down")
-            let pings = notify.arrivals.filter { $0.text.split(separator: "\n").contains("WATCHDOG=1") }.map(\.at).filter { $0 <= ended }
-            let gaps = zip(pings.dropFirst(), pings).map { $0 - $1 }
-            let largest = gaps.max() ?? .infinity
-            print("LoopOnTime: reload with a slow new inbox took \(String(format: "%.2f", took)) s; \(pings.count) pings, largest gap \(String(format: "%.3f", largest)) s")
+            let (pings, largest) = Self.watchdogPings(notify, until: ended)
+            print("LoopOnTime: reload with a slow new inbox took \(String(format: "%.2f", took)) s; \(pings) pings, largest gap \(String(format: "%.3f", largest)) s")
             #expect(largest < watchdogSec / 2 + watchdogSec / 8, "a ping came \(largest - watchdogSec / 2) s late: the loop was blocked")
         }
     }
