@@ -58,8 +58,11 @@ package struct DaemonConfig: Sendable, Equatable {
 
     /// `max_jobs`, or fewer where this machine's memory would not hold them (``jobsMemoryAllows(physicalMiB:perJobMiB:)``).
     package var jobsAtOnce: Int {
-        min(maxJobs, Self.jobsMemoryAllows(physicalMiB: Int(ProcessInfo.processInfo.physicalMemory >> 20), perJobMiB: memoryPerJobMB))
+        min(maxJobs, Self.jobsMemoryAllows(physicalMiB: Self.machineMemoryMiB, perJobMiB: memoryPerJobMB))
     }
+
+    /// This machine's memory, MiB (read once: the job queue asks at every job it starts).
+    static let machineMemoryMiB = Int(ProcessInfo.processInfo.physicalMemory >> 20)
 
     /// The scans a machine with `physicalMiB` of memory can deface at once: 1.5 GiB each (or
     /// `memory_per_job_mb` when set; a whole head in fast mode peaked at 1.1 GiB) beside 0.5 GiB
@@ -71,7 +74,7 @@ package struct DaemonConfig: Sendable, Equatable {
     /// Why fewer than `max_jobs` run at once, or nil: "this machine's 3.0 GiB of memory allows 1".
     package var jobsAtOnceLimit: String? {
         guard executor == .local, jobsAtOnce < maxJobs else { return nil }
-        return String(format: "this machine's %.1f GiB of memory allows %d", Double(ProcessInfo.processInfo.physicalMemory) / 1_073_741_824, jobsAtOnce)
+        return String(format: "this machine's %.1f GiB of memory allows %d", Double(Self.machineMemoryMiB) / 1024, jobsAtOnce)
     }
 
     /// Engine threads per job when ``jobsAtOnce`` scans run at once: jobs x threads never exceeds the cores.
