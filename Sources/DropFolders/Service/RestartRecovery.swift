@@ -6,8 +6,10 @@ import Glibc
 /// is damaged or missing). Taken by ``DropFolderService/survey(_:log:)``: at start before the
 /// service is ready, on a reload off the service's loop.
 struct InboxSurvey: Sendable {
+    /// A job folder's name (the scan id) and its record.
+    typealias LeftJob = (name: String, record: JobRecord?)
     var trials: [RenameTrial]
-    var leftJobs: [(name: String, record: JobRecord?)]
+    var leftJobs: [LeftJob]
 }
 
 /// Restart recovery: at start (and when an inbox is added) every job folder an earlier run
@@ -26,9 +28,9 @@ extension DropFolderService {
     }
 
     /// The job folders an earlier run left in an inbox's work folder, in name order.
-    static func leftJobs(_ inbox: InboxConfig) -> [(name: String, record: JobRecord?)] {
+    static func leftJobs(_ inbox: InboxConfig) -> [InboxSurvey.LeftJob] {
         guard let names = DurableFile.list(inbox.work) else { return [] }
-        var left: [(name: String, record: JobRecord?)] = []
+        var left: [InboxSurvey.LeftJob] = []
         for name in names.sorted() where !name.hasPrefix(".") {
             let dir = inbox.work + "/" + name
             guard DropEntry(path: dir)?.kind == .directory else { continue }
@@ -47,7 +49,7 @@ extension DropFolderService {
     }
 
     /// Requeues the scans a previous run left in an inbox's work folder (``leftJobs(_:)``).
-    func recoverWork(_ inbox: InboxConfig, _ left: [(name: String, record: JobRecord?)]) {
+    func recoverWork(_ inbox: InboxConfig, _ left: [InboxSurvey.LeftJob]) {
         for (name, record) in left {
             guard !queuedResumes.contains(name) else { continue }
             queuedResumes.insert(name)
